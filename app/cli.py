@@ -1,0 +1,229 @@
+"""Command-line front end: the same verbs the studio uses, no logic of its own.
+
+    python -m app                        open the studio (desktop app)
+    python -m app demo [--out out]       animate the bundled example into out/ (what `make run` does)
+    python -m app extract VIDEO... -o DATASET_DIR [--size 256x160] [--frames 150] [--stride 10] [--K 16]
+    python -m app brush IMAGE -o MOTION.npz [--mask MASK.png] [--amplitude 4] [--direction 0] ...
+    python -m app info MOTION.npz
+    python -m app bench flow [--json]
+
+A user's mistake (bad file, bad argument) prints one sentence and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one sentence, no traceback."""
+
+
+def parse_size(text: str):
+    """'256x160' -> (256, 160) as (width, height)."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size like 256x160.") from None
+    if width < 8 or height < 8:
+        raise argparse.ArgumentTypeError(f"Size {text} is too small (at least 8x8).")
+    return width, height
+
+
+# --- verbs ---------------------------------------------------------------------------------------
+
+
+def run_extract(args) -> int:
+    from tqdm import tqdm
+
+    from app.data.extract import ExtractSettings, extract_dataset
+    from app.data.video import list_videos
+
+    width, height = args.size
+    settings = ExtractSettings(width=width, height=height, num_frames=args.frames, stride=args.stride,
+                               num_bands=args.K, fps=args.fps, flow_method=args.flow)
+    specs = []
+    for spec in args.inputs:
+        path = spec.split("[")[0] if not os.path.exists(spec) else spec
+        if not os.path.exists(path):
+            raise UserError(f"Input '{spec}' does not exist.")
+        specs.extend([spec] if "[" in spec and not os.path.exists(spec) else list_videos([spec]))
+    if not specs:
+        raise UserError("No videos found in the given inputs.")
+    bar = tqdm(total=len(specs), unit="clip", desc="extract")
+
+    def on_clip(report, done, total):
+        bar.n = done
+        bar.refresh()
+        status = (f"skipped: {report.error}" if report.error else
+                  f"{report.windows_kept}/{report.windows_total} windows kept")
+        bar.write(f"{report.name}: {status}")
+
+    reports = extract_dataset(specs, args.out, settings, workers=args.workers, on_clip=on_clip)
+    bar.close()
+    print_extract_report(reports)
+    return 0
+
+
+def print_extract_report(reports) -> None:
+    """One line per clip: windows kept, displacement, share of motion energy in the K bands."""
+    header = f"{'clip':32s} {'kept':>9s} {'cam':>4s} {'still':>5s} {'med px':>7s} {'p95 px':>7s} {'K-band energy':>13s}"
+    print(header)
+    for r in reports:
+        if r.error:
+            print(f"{r.name:32s} skipped: {r.error}")
+            continue
+        print(f"{r.name:32s} {r.windows_kept:4d}/{r.windows_total:<4d} {r.dropped_camera:4d} {r.dropped_static:5d} "
+              f"{r.median_displacement_px:7.2f} {r.p95_displacement_px:7.2f} {100 * r.band_energy_share:12.1f}%")
+
+
+def run_brush(args) -> int:
+    import numpy as np
+
+    from app.core.procedural import BrushSettings, brush_motion
+    from app.core.spectral import save_motion
+    from app.data.images import ImageLoadError, load_image
+
+    try:
+        image = load_image(args.image).pixels
+        height, width = image.shape[:2]
+        if args.mask:
+            mask_image = load_image(args.mask).pixels
+            import cv2
+            mask = cv2.resize(mask_image.mean(axis=2).astype(np.float32) / 255.0, (width, height))
+        else:
+            mask = np.ones((height, width), np.float32)
+    except ImageLoadError as error:
+        raise UserError(str(error)) from None
+    settings = BrushSettings(amplitude_px=args.amplitude, direction_deg=args.direction,
+                             direction_spread_deg=args.spread,
+                             dominant_hz=None if args.hz <= 0 else args.hz, falloff_beta=args.beta,
+                             coherence_px=args.coherence, seed=args.seed)
+    try:
+        motion = brush_motion(mask, settings)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    save_motion(args.out, motion)
+    print(f"Wrote {args.out}: {motion.num_bands} bands at {motion.width}x{motion.height}.")
+    return 0
+
+
+def run_info(args) -> int:
+    import numpy as np
+
+    from app.core.loop import loop_seam
+    from app.core.spectral import MotionFileError, load_motion, mean_amplitude, motion_to_texture
+
+    try:
+        motion = load_motion(args.motion)
+    except MotionFileError as error:
+        raise UserError(str(error)) from None
+    texture = motion_to_texture(motion)
+    magnitude = np.linalg.norm(texture, axis=1)  # (T, H, W)
+    info = {
+        "size": f"{motion.width}x{motion.height}", "bands": motion.num_bands, "frames": motion.num_frames,
+        "fps": motion.fps, "max_displacement_px": float(magnitude.max()),
+        "mean_displacement_px": float(magnitude.mean()), "loop_seam": loop_seam(motion),
+        "band_amplitude": [round(float(a), 4) for a in mean_amplitude(motion)],
+    }
+    print(json.dumps(info) if args.json else "\n".join(f"{k}: {v}" for k, v in info.items()))
+    return 0
+
+
+def run_bench(args) -> int:
+    if args.what == "flow":
+        from app.eval.flow_accuracy import main as flow_main
+
+        return flow_main(["--json"] if args.json else [])
+    raise UserError(f"Unknown benchmark '{args.what}'.")
+
+
+def run_demo(args) -> int:
+    from app.pipeline import run_demo as demo
+
+    for line in demo(args.out):
+        print(line)
+    return 0
+
+
+def run_gui(args) -> int:
+    try:
+        from app.ui.main_window import run_app
+    except ImportError:
+        print("The desktop studio is not part of this build yet; see `python -m app --help` for the verbs.")
+        return 0
+    return run_app(args.image)
+
+
+# --- parser --------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description="Aeolus: animate a still photo into a loop.")
+    verbs = parser.add_subparsers(dest="verb")
+
+    demo = verbs.add_parser("demo", help="animate the bundled example photo into a loop")
+    demo.add_argument("--out", default="out", help="output folder (default: out)")
+    demo.set_defaults(func=run_demo)
+
+    extract = verbs.add_parser("extract", help="build a training dataset of spectral volumes from videos")
+    extract.add_argument("inputs", nargs="+", help="videos, frame folders or folders of videos; "
+                                                   "append [START:END] to use a frame range")
+    extract.add_argument("-o", "--out", required=True, help="dataset folder")
+    extract.add_argument("--size", type=parse_size, default=(256, 160), help="WxH (default 256x160)")
+    extract.add_argument("--frames", type=int, default=150, help="frames per window, T (default 150)")
+    extract.add_argument("--stride", type=int, default=10, help="frames between start frames (default 10)")
+    extract.add_argument("--K", type=int, default=16, help="frequency bands kept (default 16)")
+    extract.add_argument("--fps", type=float, default=30.0, help="resample videos to this rate (default 30)")
+    extract.add_argument("--flow", default=None, help="optical flow method (default: the measured best)")
+    extract.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)),
+                         help="parallel processes over files")
+    extract.set_defaults(func=run_extract)
+
+    brush = verbs.add_parser("brush", help="procedural motion for a photo (no model)")
+    brush.add_argument("image")
+    brush.add_argument("-o", "--out", required=True, help="motion .npz to write")
+    brush.add_argument("--mask", help="grayscale image: white moves, black stays still")
+    brush.add_argument("--amplitude", type=float, default=4.0, help="typical peak displacement in pixels")
+    brush.add_argument("--direction", type=float, default=0.0, help="main direction in degrees (0 = right)")
+    brush.add_argument("--spread", type=float, default=30.0, help="direction spread in degrees")
+    brush.add_argument("--hz", type=float, default=0.8, help="dominant frequency in Hz (0: 1/f falloff)")
+    brush.add_argument("--beta", type=float, default=1.5, help="spectral falloff exponent")
+    brush.add_argument("--coherence", type=float, default=24.0, help="spatial coherence length in pixels")
+    brush.add_argument("--seed", type=int, default=0)
+    brush.set_defaults(func=run_brush)
+
+    info = verbs.add_parser("info", help="describe a motion file")
+    info.add_argument("motion")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=run_info)
+
+    bench = verbs.add_parser("bench", help="accuracy and speed benchmarks")
+    bench.add_argument("what", choices=["flow"])
+    bench.add_argument("--json", action="store_true", help="one JSON object per line")
+    bench.set_defaults(func=run_bench)
+    parser.verb_names = set(verbs.choices)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    opens_studio = not argv or (len(argv) == 1 and argv[0] not in parser.verb_names and not argv[0].startswith("-"))
+    if opens_studio:
+        return run_gui(argparse.Namespace(image=argv[0] if argv else None))
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Cancelled.", file=sys.stderr)
+        return 130

@@ -1,0 +1,251 @@
+"""The Motion type: a spectral volume and the functions that move between it and displacements.
+
+Convention (numpy's unnormalized forward FFT over time):
+    S = rfft(F, axis=time)[:K]          F: motion texture, (T, 2, H, W) float, pixels, x then y
+    F = irfft(pad(S, T // 2 + 1), n=T)  S: spectrum, (K, 2, H, W) complex64
+
+Displacements are in pixels of the H x W grid the spectrum lives on. F_t(p) moves the start-frame
+pixel p to p + F_t(p) at frame t. Every edit is a cheap function Motion -> Motion.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+DEFAULT_NUM_FRAMES = 150
+DEFAULT_FPS = 30.0
+DEFAULT_NUM_BANDS = 16
+
+
+class MotionFileError(ValueError):
+    """A motion file that cannot be read or is not a valid spectral volume (one clear sentence)."""
+
+
+@dataclass(frozen=True)
+class Motion:
+    """Spectral volume of per-pixel trajectories.
+
+    spectrum: complex64 (K, 2, H, W), x then y, band k at frequency k * fps / num_frames Hz.
+    num_frames: T, the length of the loop in frames.
+    fps: frames per second of the loop.
+    """
+
+    spectrum: np.ndarray
+    num_frames: int = DEFAULT_NUM_FRAMES
+    fps: float = DEFAULT_FPS
+
+    def __post_init__(self):
+        spectrum = np.asarray(self.spectrum)
+        if spectrum.ndim != 4 or spectrum.shape[1] != 2:
+            raise ValueError(f"A spectrum must have shape (K, 2, H, W); got {spectrum.shape}.")
+        if int(self.num_frames) < 2:
+            raise ValueError(f"A motion needs at least 2 frames; got {self.num_frames}.")
+        if spectrum.shape[0] > int(self.num_frames) // 2 + 1:
+            raise ValueError(
+                f"{spectrum.shape[0]} bands do not fit {self.num_frames} frames "
+                f"(at most {int(self.num_frames) // 2 + 1})."
+            )
+        if not float(self.fps) > 0:
+            raise ValueError(f"fps must be positive; got {self.fps}.")
+        object.__setattr__(self, "spectrum", spectrum.astype(np.complex64, copy=False))
+        object.__setattr__(self, "num_frames", int(self.num_frames))
+        object.__setattr__(self, "fps", float(self.fps))
+
+    @property
+    def num_bands(self) -> int:
+        return self.spectrum.shape[0]
+
+    @property
+    def height(self) -> int:
+        return self.spectrum.shape[2]
+
+    @property
+    def width(self) -> int:
+        return self.spectrum.shape[3]
+
+    @property
+    def frequencies_hz(self) -> np.ndarray:
+        """(K,) frequency of each band in Hz."""
+        return band_frequencies(self.num_bands, self.num_frames, self.fps)
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_frames / self.fps
+
+
+def band_frequencies(num_bands: int, num_frames: int, fps: float) -> np.ndarray:
+    """(K,) frequency in Hz of each rfft band: k * fps / T."""
+    return np.arange(num_bands, dtype=np.float64) * fps / num_frames
+
+
+def zero_motion(height: int, width: int, num_bands: int = DEFAULT_NUM_BANDS,
+                num_frames: int = DEFAULT_NUM_FRAMES, fps: float = DEFAULT_FPS) -> Motion:
+    """A motion that moves nothing."""
+    return Motion(np.zeros((num_bands, 2, height, width), np.complex64), num_frames, fps)
+
+
+# --- between spectrum and motion texture -------------------------------------------------------
+
+
+def motion_from_texture(motion_texture: np.ndarray, num_bands: int = DEFAULT_NUM_BANDS,
+                        fps: float = DEFAULT_FPS) -> Motion:
+    """Spectral volume of a motion texture (T, 2, H, W), keeping the K lowest bands."""
+    motion_texture = np.asarray(motion_texture, dtype=np.float32)
+    if motion_texture.ndim != 4 or motion_texture.shape[1] != 2:
+        raise ValueError(f"A motion texture must have shape (T, 2, H, W); got {motion_texture.shape}.")
+    num_frames = motion_texture.shape[0]
+    spectrum = np.fft.rfft(motion_texture, axis=0)[:num_bands]  # (K, 2, H, W)
+    return Motion(spectrum.astype(np.complex64), num_frames, fps)
+
+
+def motion_to_texture(motion: Motion) -> np.ndarray:
+    """All T displacement fields of a motion: float32 (T, 2, H, W)."""
+    full = np.zeros((motion.num_frames // 2 + 1,) + motion.spectrum.shape[1:], np.complex64)
+    full[: motion.num_bands] = motion.spectrum
+    return np.fft.irfft(full, n=motion.num_frames, axis=0).astype(np.float32)
+
+
+def band_factors(num_bands: int, num_frames: int, t: float) -> np.ndarray:
+    """(K,) complex weights w_k so that F(t) = sum_k Re(w_k * S_k) matches irfft at integer t.
+
+    irfft counts the DC term (and a Nyquist term, for even T) once and every other band twice,
+    scaled by 1/T. Fractional t evaluates the same band-limited Fourier series between frames.
+    """
+    k = np.arange(num_bands)
+    weights = np.where(k == 0, 1.0, 2.0) / num_frames
+    if num_frames % 2 == 0 and num_bands == num_frames // 2 + 1:
+        weights[-1] = 1.0 / num_frames
+    return (weights * np.exp(2j * np.pi * k * t / num_frames)).astype(np.complex64)
+
+
+def displacement_at(motion: Motion, t: float, slowdown: float = 1.0) -> np.ndarray:
+    """Displacement field float32 (2, H, W) at frame t (may be fractional), without all T frames.
+
+    slowdown s > 1 plays the loop s times slower: the series is evaluated at t / s.
+    """
+    factors = band_factors(motion.num_bands, motion.num_frames, t / slowdown)  # (K,)
+    field = np.tensordot(factors, motion.spectrum, axes=(0, 0))  # (2, H, W) complex
+    return field.real.astype(np.float32)
+
+
+# --- edits: Motion -> Motion ---------------------------------------------------------------------
+
+
+def scale_bands(motion: Motion, gains) -> Motion:
+    """Multiply band k by gains[k] (a K-vector of real or complex gains)."""
+    gains = np.asarray(gains)
+    if gains.shape != (motion.num_bands,):
+        raise ValueError(f"Expected {motion.num_bands} band gains; got shape {gains.shape}.")
+    return replace(motion, spectrum=motion.spectrum * gains.astype(np.complex64)[:, None, None, None])
+
+
+def magnify(motion: Motion, factor: float) -> Motion:
+    """Scale every displacement by factor (>1 magnifies, <1 minifies)."""
+    return replace(motion, spectrum=motion.spectrum * np.float32(factor))
+
+
+def resize_motion(motion: Motion, height: int, width: int) -> Motion:
+    """Resample the spectrum to height x width; displacements scale with the grid."""
+    import cv2
+
+    if (height, width) == (motion.height, motion.width):
+        return motion
+    shrinking = height * width < motion.height * motion.width
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    planes = motion.spectrum.reshape(-1, motion.height, motion.width)  # (K*2, H, W)
+    stacked = np.concatenate([planes.real, planes.imag], axis=0).transpose(1, 2, 0)  # (H, W, 4K)
+    resized = np.stack(
+        [cv2.resize(np.ascontiguousarray(stacked[:, :, i]), (width, height), interpolation=interpolation)
+         for i in range(stacked.shape[2])], axis=0)  # (4K, h, w)
+    half = planes.shape[0]
+    spectrum = (resized[:half] + 1j * resized[half:]).reshape(motion.num_bands, 2, height, width)
+    scale = np.array([width / motion.width, height / motion.height], np.float32)[None, :, None, None]
+    return replace(motion, spectrum=(spectrum * scale).astype(np.complex64))
+
+
+def crop_motion(motion: Motion, top: int, left: int, height: int, width: int) -> Motion:
+    """Cut out a window; displacements keep their pixel units."""
+    if top < 0 or left < 0 or top + height > motion.height or left + width > motion.width:
+        raise ValueError(
+            f"Crop ({top}, {left}, {height}x{width}) does not fit a {motion.height}x{motion.width} motion.")
+    return replace(motion, spectrum=motion.spectrum[:, :, top:top + height, left:left + width].copy())
+
+
+def flip_horizontal(motion: Motion) -> Motion:
+    """Mirror left-right: the grid flips and the x displacement changes sign."""
+    spectrum = motion.spectrum[:, :, :, ::-1].copy()
+    spectrum[:, 0] *= -1
+    return replace(motion, spectrum=spectrum)
+
+
+def flip_vertical(motion: Motion) -> Motion:
+    """Mirror top-bottom: the grid flips and the y displacement changes sign."""
+    spectrum = motion.spectrum[:, :, ::-1, :].copy()
+    spectrum[:, 1] *= -1
+    return replace(motion, spectrum=spectrum)
+
+
+def mask_motion(motion: Motion, mask: np.ndarray) -> Motion:
+    """Multiply the motion by a soft (H, W) mask in [0, 1]; 0 freezes a pixel."""
+    mask = np.asarray(mask, dtype=np.float32)
+    if mask.shape != (motion.height, motion.width):
+        raise ValueError(f"Mask shape {mask.shape} does not match the motion {motion.height}x{motion.width}.")
+    return replace(motion, spectrum=motion.spectrum * mask[None, None])
+
+
+def mean_amplitude(motion: Motion) -> np.ndarray:
+    """(K,) mean |S_k| over pixels and both axes: the amplitude spectrum drawn beside band sliders."""
+    return np.abs(motion.spectrum).mean(axis=(1, 2, 3))
+
+
+# --- files -------------------------------------------------------------------------------------
+
+
+def save_motion(path: str, motion: Motion) -> None:
+    """Write a .npz (spectrum, num_frames, fps) atomically: temp file in the same folder, then rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temp_path = tempfile.mkstemp(prefix=".motion-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, spectrum=motion.spectrum, num_frames=np.int64(motion.num_frames),
+                     fps=np.float64(motion.fps))
+        os.replace(temp_path, path)
+    except BaseException:
+        if os.path.exists(temp_path):
+            os.remove(temp_path)
+        raise
+
+
+def load_motion(path: str) -> Motion:
+    """Read and validate a motion .npz; any problem raises MotionFileError with one sentence."""
+    name = os.path.basename(str(path))
+    if not os.path.isfile(path):
+        raise MotionFileError(f"Motion file '{name}' does not exist.")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = {"spectrum", "num_frames", "fps"} - set(data.files)
+            if missing:
+                raise MotionFileError(f"Motion file '{name}' lacks {', '.join(sorted(missing))}.")
+            spectrum = data["spectrum"]
+            num_frames = int(data["num_frames"])
+            fps = float(data["fps"])
+    except MotionFileError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, TypeError) as error:
+        raise MotionFileError(f"Motion file '{name}' is truncated or not a motion file ({error}).") from None
+    if not np.iscomplexobj(spectrum) or spectrum.ndim != 4 or spectrum.shape[1] != 2:
+        raise MotionFileError(
+            f"Motion file '{name}' holds a spectrum of shape {spectrum.shape} and type {spectrum.dtype}; "
+            "expected complex (K, 2, H, W).")
+    if not np.all(np.isfinite(spectrum)):
+        raise MotionFileError(f"Motion file '{name}' contains non-finite values.")
+    if num_frames < 2 or not np.isfinite(fps) or fps <= 0 or spectrum.shape[0] > num_frames // 2 + 1:
+        raise MotionFileError(
+            f"Motion file '{name}' has inconsistent timing ({spectrum.shape[0]} bands, "
+            f"{num_frames} frames, {fps} fps).")
+    return Motion(spectrum, num_frames, fps)

@@ -1,0 +1,1 @@
+"""Aeolus eval layer."""
