@@ -15,7 +15,8 @@ spectral volume (see app.core.spectral for the conventions) that sways like wind
   result is exactly zero where the mask is 0 and feathered where the mask is feathered.
 
 All random fields are generated on a coarse grid (a few cells per coherence length) and upsampled
-with cv2.resize, which keeps a 512x288, 16-band brush well under a tenth of a second.
+with cv2.resize, which keeps a 512x288, 16-band brush well under a tenth of a second (coherence
+below ~2 px needs full-resolution fields and is several times slower).
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ PEAK_WIDTH_MIN_BANDS = 0.6       # ... but never narrower than this many band sp
 TAIL_LEVEL = 0.25                # level of the 1/f^beta tail relative to the peak
 
 # Spatial structure, in units of coherence_px.
-GRID_CELLS_PER_COHERENCE = 4.0   # coarse grid resolution for the random fields
+GRID_CELLS_PER_COHERENCE = 2.0   # coarse grid resolution: plenty for fields this smooth
 PHASE_DRIFT_SCALE = 2.0          # phase drift fields are smoother than the amplitude fields ...
 PHASE_DRIFT_RAD = math.pi / 2    # ... with this standard deviation
-WIND_SPEED_COHERENCE_PER_S = 8.0 # a gust front crosses this many coherence lengths per second
+WIND_SPEED_COHERENCE_PER_S = 8.0  # a gust front crosses this many coherence lengths per second
 
 AMPLITUDE_VARIATION = 0.35       # std of the log of the smooth amplitude field (some parts move more)
 PERPENDICULAR_RATIO = 0.2        # perpendicular motion relative to motion along the local direction
@@ -83,16 +84,14 @@ def brush_spectrum(mask, settings: BrushSettings = BrushSettings(), num_bands: i
 
     rng = np.random.default_rng(settings.seed)
     grid = _CoarseGrid(height, width, settings.coherence_px)
-    coarse = _coarse_spectrum(grid, rng, settings, frequencies, envelope)  # (K, 2, h, w) complex
+    coarse = _coarse_spectrum(grid, rng, settings, frequencies, envelope)  # (K, 2, h, w) complex64
     for k in range(1, num_bands):
         for axis in range(2):
-            spectrum[k, axis].real = grid.upsample(coarse[k, axis].real)
-            spectrum[k, axis].imag = grid.upsample(coarse[k, axis].imag)
+            spectrum[k, axis] = grid.upsample_complex(coarse[k, axis])
 
     peak = _percentile_peak_displacement(spectrum, mask, num_frames)
-    if peak > 0:
-        spectrum *= np.float32(settings.amplitude_px / peak)
-    spectrum *= mask[None, None]
+    gain = mask * np.float32(settings.amplitude_px / peak) if peak > 0 else mask  # (H, W)
+    spectrum *= gain[None, None]
     return spectrum
 
 
@@ -134,24 +133,27 @@ class _CoarseGrid:
         return np.meshgrid(x, y)
 
     def smooth_field(self, rng: np.random.Generator, sigma_px: float) -> np.ndarray:
-        """Gaussian random field (h, w) with unit std and correlation sigma ~ sigma_px image pixels."""
+        """Unit-std Gaussian random field float32 (h, w), correlated over ~sigma_px image pixels."""
         sigma_x = sigma_px / self.cell_width
         sigma_y = sigma_px / self.cell_height
         kernel_x = _gaussian_kernel(sigma_x)
         kernel_y = _gaussian_kernel(sigma_y)
         pad_x, pad_y = len(kernel_x) // 2, len(kernel_y) // 2
-        noise = rng.standard_normal((self.coarse_height + 2 * pad_y, self.coarse_width + 2 * pad_x))
-        filtered = cv2.sepFilter2D(noise, cv2.CV_64F, kernel_x, kernel_y, borderType=cv2.BORDER_REFLECT)
+        noise_shape = (self.coarse_height + 2 * pad_y, self.coarse_width + 2 * pad_x)
+        noise = rng.standard_normal(noise_shape, dtype=np.float32)
+        filtered = cv2.sepFilter2D(noise, cv2.CV_32F, kernel_x, kernel_y, borderType=cv2.BORDER_REFLECT)
         field = filtered[pad_y:pad_y + self.coarse_height, pad_x:pad_x + self.coarse_width]
         # Filtered unit white noise has variance sum(kernel^2): dividing makes it unit std.
-        return field / math.sqrt(np.sum(kernel_x ** 2) * np.sum(kernel_y ** 2))
+        return field / np.float32(math.sqrt(np.sum(kernel_x ** 2) * np.sum(kernel_y ** 2)))
 
-    def upsample(self, plane: np.ndarray) -> np.ndarray:
-        """A coarse (h, w) plane resized to the image (H, W), float32."""
-        plane = plane.astype(np.float32)
+    def upsample_complex(self, plane: np.ndarray) -> np.ndarray:
+        """A coarse complex64 (h, w) plane resized to the image: complex64 (H, W)."""
         if plane.shape == (self.height, self.width):
             return plane
-        return cv2.resize(plane, (self.width, self.height), interpolation=cv2.INTER_CUBIC)
+        # complex64 is two interleaved float32s: resize it as a 2-channel image.
+        channels = plane.view(np.float32).reshape(plane.shape + (2,))  # (h, w, 2) real, imag
+        resized = cv2.resize(channels, (self.width, self.height), interpolation=cv2.INTER_CUBIC)
+        return resized.view(np.complex64)[:, :, 0]  # (H, W)
 
 
 def _gaussian_kernel(sigma: float) -> np.ndarray:
@@ -166,7 +168,7 @@ def _gaussian_kernel(sigma: float) -> np.ndarray:
 
 def _coarse_spectrum(grid: _CoarseGrid, rng: np.random.Generator, settings: BrushSettings,
                      frequencies: np.ndarray, envelope: np.ndarray) -> np.ndarray:
-    """Unscaled spectrum on the coarse grid: complex128 (K, 2, h, w), DC band zero."""
+    """Unscaled spectrum on the coarse grid: complex64 (K, 2, h, w), DC band zero."""
     coherence = settings.coherence_px
     # Shared by all bands: how much each place moves, and along which local direction.
     amplitude = np.exp(AMPLITUDE_VARIATION * grid.smooth_field(rng, coherence))  # (h, w)
@@ -181,13 +183,14 @@ def _coarse_spectrum(grid: _CoarseGrid, rng: np.random.Generator, settings: Brus
     downwind_px = x * math.cos(main) + y * math.sin(main)  # (h, w)
     wind_speed_px_per_s = WIND_SPEED_COHERENCE_PER_S * coherence
 
-    coarse = np.zeros((len(frequencies), 2, grid.coarse_height, grid.coarse_width), np.complex128)
+    coarse = np.zeros((len(frequencies), 2, grid.coarse_height, grid.coarse_width), np.complex64)
     for k in range(1, len(frequencies)):
         start_phase = rng.uniform(0, 2 * math.pi)
         drift = PHASE_DRIFT_RAD * grid.smooth_field(rng, PHASE_DRIFT_SCALE * coherence)
         lag = 2 * math.pi * frequencies[k] * downwind_px / wind_speed_px_per_s
         along = envelope[k] * amplitude * np.exp(1j * (start_phase + drift - lag))  # (h, w)
-        across_noise = (grid.smooth_field(rng, coherence) + 1j * grid.smooth_field(rng, coherence)) / math.sqrt(2)
+        across_real, across_imag = grid.smooth_field(rng, coherence), grid.smooth_field(rng, coherence)
+        across_noise = (across_real + 1j * across_imag) / math.sqrt(2)  # (h, w), unit complex std
         across = PERPENDICULAR_RATIO * envelope[k] * amplitude * across_noise  # (h, w)
         coarse[k, 0] = along * along_x + across * across_x
         coarse[k, 1] = along * along_y + across * across_y
@@ -247,7 +250,8 @@ def _validate_settings(settings: BrushSettings, num_bands: int, num_frames: int,
     if not math.isfinite(settings.direction_deg):
         raise ValueError(f"direction_deg must be finite; got {settings.direction_deg}.")
     if not (math.isfinite(settings.direction_spread_deg) and settings.direction_spread_deg >= 0):
-        raise ValueError(f"direction_spread_deg must be a finite number >= 0; got {settings.direction_spread_deg}.")
+        raise ValueError(
+            f"direction_spread_deg must be a finite number >= 0; got {settings.direction_spread_deg}.")
     if not (math.isfinite(settings.falloff_beta) and settings.falloff_beta >= 0):
         raise ValueError(f"falloff_beta must be a finite number >= 0; got {settings.falloff_beta}.")
     if not (math.isfinite(settings.coherence_px) and settings.coherence_px > 0):
