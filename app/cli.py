@@ -44,7 +44,7 @@ def run_extract(args) -> int:
 
     width, height = args.size
     settings = ExtractSettings(width=width, height=height, num_frames=args.frames, stride=args.stride,
-                               num_bands=args.K, fps=args.fps, flow_method=args.flow)
+                               num_bands=args.K, fps=args.fps, flow_method=args.flow, wrap=args.wrap)
     specs = []
     for spec in args.inputs:
         path = spec.split("[")[0] if not os.path.exists(spec) else spec
@@ -179,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--K", type=int, default=16, help="frequency bands kept (default 16)")
     extract.add_argument("--fps", type=float, default=30.0, help="resample videos to this rate (default 30)")
     extract.add_argument("--flow", default=None, help="optical flow method (default: the measured best)")
+    extract.add_argument("--wrap", choices=["loops", "always", "never"], default="loops",
+                         help="let windows run past the end of seamless loops (default: names with 'loop')")
     extract.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)),
                          help="parallel processes over files")
     extract.set_defaults(func=run_extract)

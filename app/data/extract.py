@@ -1,0 +1,365 @@
+"""The dataset builder: videos -> optical flow from start frames -> spectral volumes -> training shards.
+
+For every video: resample to the target fps, centre-crop to the target aspect and resize to the
+training size, take a start frame every `stride` frames, estimate flow from that start frame to each
+of the following T-1 frames, keep the K lowest temporal bands of the resulting motion texture, and
+drop windows that show camera motion or no motion. A seamlessly looping video may wrap around its end
+(see may_wrap).
+
+A dataset folder holds one shard per video (`shards/NAME.npz`: images (N, H, W, 3) uint8, spectra
+(N, K, 2, H, W) complex64, plus a JSON sidecar with per-window statistics) and `index.json` with
+every kept window, the per-video report, the validation split and the per-frequency normalization
+scales. Re-running skips videos whose shard is already there (resumable).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import zlib
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+
+import numpy as np
+
+from app.core.normalize import frequency_scales
+from app.core.spectral import motion_from_texture, motion_to_texture
+
+INDEX_NAME = "index.json"
+SHARD_FOLDER = "shards"
+VALIDATION_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """What the builder produces and how it filters windows."""
+
+    width: int = 256
+    height: int = 160
+    num_frames: int = 150          # T: frames per window (start frame included)
+    stride: int = 10               # frames between two start frames
+    num_bands: int = 16            # K
+    fps: float = 30.0              # videos are resampled to this rate first
+    flow_method: str | None = None  # None: the flow module's measured default
+    min_motion_px: float = 0.15    # drop a window whose 95th-percentile mean |F_t| is below this
+    camera_motion_px: float = 1.0  # global translation above this ...
+    camera_coherence: float = 0.7  # ... shared by this share of pixels means camera motion
+    wrap: str = "loops"            # "loops": wrap videos named *loop*; "always"; "never"
+
+
+@dataclass
+class ClipReport:
+    """What extraction did with one video."""
+
+    name: str
+    source: str
+    frames: int = 0
+    windows_total: int = 0
+    windows_kept: int = 0
+    dropped_camera: int = 0
+    dropped_static: int = 0
+    wrapped: bool = False
+    median_displacement_px: float = 0.0   # median over kept windows of median_p mean_t |F_t(p)|
+    p95_displacement_px: float = 0.0      # median over kept windows of the 95th percentile
+    band_energy_share: float = 0.0        # share of motion-texture energy kept by the K bands
+    seconds: float = 0.0
+    error: str = ""
+    windows: list = field(default_factory=list)
+
+
+# --- inputs --------------------------------------------------------------------------------------
+
+_RANGE_PATTERN = re.compile(r"^(?P<path>.*)\[(?P<start>\d*):(?P<end>\d*)\]$")
+
+
+def parse_input(spec: str):
+    """'clip.mp4' or 'frames_dir[0:240]' -> (path, start, end) with an optional frame range."""
+    match = _RANGE_PATTERN.match(spec)
+    if not match or os.path.exists(spec):
+        return spec, 0, None
+    start = int(match["start"]) if match["start"] else 0
+    end = int(match["end"]) if match["end"] else None
+    return match["path"], start, end
+
+
+def clip_name(path: str) -> str:
+    """A file-system-safe, stable name for a video (its file or folder name plus a short hash)."""
+    base = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", base) or "clip"
+    digest = zlib.crc32(os.path.abspath(path).encode("utf-8")) & 0xFFFF
+    return f"{safe}-{digest:04x}"
+
+
+def split_of(name: str, validation_fraction: float = VALIDATION_FRACTION) -> str:
+    """Deterministic train/val assignment per clip, so no clip is in both."""
+    stem = name.rsplit("-", 1)[0]
+    return "val" if (zlib.crc32(stem.encode("utf-8")) % 1000) < validation_fraction * 1000 else "train"
+
+
+# --- frames --------------------------------------------------------------------------------------
+
+
+def fit_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Centre-crop (N, H0, W0, 3) to the target aspect, then resize to (N, height, width, 3)."""
+    import cv2
+
+    source_height, source_width = frames.shape[1:3]
+    target_aspect = width / height
+    if source_width / source_height > target_aspect:
+        crop_width = int(round(source_height * target_aspect))
+        left = (source_width - crop_width) // 2
+        frames = frames[:, :, left:left + crop_width]
+    else:
+        crop_height = int(round(source_width / target_aspect))
+        top = (source_height - crop_height) // 2
+        frames = frames[:, top:top + crop_height]
+    interpolation = cv2.INTER_AREA if frames.shape[2] > width else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(np.ascontiguousarray(f), (width, height), interpolation=interpolation)
+                     for f in frames])
+
+
+def may_wrap(path: str, wrap: str) -> bool:
+    """Whether windows of this video may run past its end into its start.
+
+    Pixel differences do not tell a seamless loop from a clip reliably (measured on the gid-loops
+    and the real clips: the seam-to-step ratios overlap), so it is a naming convention: "loops"
+    wraps videos whose file or folder name contains "loop"; "always" and "never" override it.
+    """
+    if wrap not in ("loops", "always", "never"):
+        raise ValueError(f"Unknown wrap mode '{wrap}': use loops, always or never.")
+    if wrap == "loops":
+        return "loop" in os.path.basename(os.path.normpath(path)).lower()
+    return wrap == "always"
+
+
+def window_starts(num_video_frames: int, num_frames: int, stride: int, wrap: bool) -> list[int]:
+    """Start frames of every window; wrapping videos may start anywhere."""
+    if wrap:
+        return list(range(0, num_video_frames, stride))
+    return list(range(0, num_video_frames - num_frames + 1, stride))
+
+
+# --- window statistics and filters ---------------------------------------------------------------
+
+
+def camera_motion_score(motion_texture: np.ndarray):
+    """(largest global shift in px, share of pixels moving with it) over the window's frames.
+
+    The global shift of frame t is the median displacement over all pixels; a pixel moves with it
+    when its own displacement is within half that shift of it. Camera shake or pan moves nearly
+    every pixel by nearly the same vector; a swaying tree does not.
+    """
+    global_shift = np.median(motion_texture.reshape(motion_texture.shape[0], 2, -1), axis=2)  # (T, 2)
+    shift_size = np.linalg.norm(global_shift, axis=1)  # (T,)
+    worst = int(np.argmax(shift_size))
+    if shift_size[worst] == 0:
+        return 0.0, 0.0
+    residual = np.linalg.norm(motion_texture[worst] - global_shift[worst][:, None, None], axis=0)  # (H, W)
+    coherent_share = float((residual < 0.5 * shift_size[worst]).mean())
+    return float(shift_size[worst]), coherent_share
+
+
+def window_statistics(motion_texture: np.ndarray, num_bands: int, fps: float):
+    """Spectrum and statistics of one window's motion texture (T, 2, H, W)."""
+    motion = motion_from_texture(motion_texture, num_bands=num_bands, fps=fps)
+    reconstruction = motion_to_texture(motion)
+    total_energy = float(np.square(motion_texture).sum())
+    kept_energy = float(np.square(reconstruction).sum())
+    mean_magnitude = np.linalg.norm(motion_texture, axis=1).mean(axis=0)  # (H, W): W(p) of the paper
+    return motion, {
+        "median_displacement_px": float(np.median(mean_magnitude)),
+        "p95_displacement_px": float(np.percentile(mean_magnitude, 95)),
+        "band_energy_share": kept_energy / total_energy if total_energy > 0 else 1.0,
+    }
+
+
+# --- one video -----------------------------------------------------------------------------------
+
+
+def _atomic_write_bytes(path: str, writer) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temp_path = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            writer(file)
+        os.replace(temp_path, path)
+    except BaseException:
+        if os.path.exists(temp_path):
+            os.remove(temp_path)
+        raise
+
+
+def extract_clip(spec: str, out_dir: str, settings: ExtractSettings, progress=None) -> ClipReport:
+    """Extract every kept window of one video into its shard; errors become the report's `error`."""
+    import time
+
+    from app.data.flow import DEFAULT_METHOD, flow_from_start
+    from app.data.video import read_video, resample_fps
+
+    began = time.perf_counter()
+    path, start, end = parse_input(spec)
+    name = clip_name(spec)
+    report = ClipReport(name=name, source=spec)
+    try:
+        video = read_video(path)
+        frames = video.frames[start:end]
+        frames = resample_fps(frames, video.fps, settings.fps)
+        frames = fit_frames(frames, settings.width, settings.height)  # (N, H, W, 3)
+    except (ValueError, OSError) as error:
+        report.error = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return report
+    report.frames = len(frames)
+    wrap = may_wrap(path, settings.wrap) and len(frames) >= settings.num_frames // 2
+    report.wrapped = wrap
+    starts = window_starts(len(frames), settings.num_frames, settings.stride, wrap)
+    report.windows_total = len(starts)
+    if not starts:
+        report.error = (f"The video has {len(frames)} frames at {settings.fps:g} fps, fewer than the "
+                        f"{settings.num_frames} a window needs, and does not loop.")
+        return report
+
+    images, spectra = [], []
+    for window_number, first in enumerate(starts):
+        indices = [(first + t) % len(frames) for t in range(settings.num_frames)]
+        window = frames[indices]  # (T, H, W, 3)
+        flows = flow_from_start(window, method=settings.flow_method or DEFAULT_METHOD)  # (T-1, 2, H, W)
+        motion_texture = np.concatenate([np.zeros_like(flows[:1]), flows], axis=0)  # (T, 2, H, W)
+        shift, coherence = camera_motion_score(motion_texture)
+        motion, stats = window_statistics(motion_texture, settings.num_bands, settings.fps)
+        stats.update(start_frame=int(first), camera_shift_px=shift, camera_coherence=coherence)
+        if shift > settings.camera_motion_px and coherence > settings.camera_coherence:
+            report.dropped_camera += 1
+            stats["kept"] = False
+        elif stats["p95_displacement_px"] < settings.min_motion_px:
+            report.dropped_static += 1
+            stats["kept"] = False
+        else:
+            stats["kept"] = True
+            images.append(window[0])
+            spectra.append(motion.spectrum)
+        report.windows.append(stats)
+        if progress is not None:
+            progress(window_number + 1, len(starts))
+
+    kept = [w for w in report.windows if w["kept"]]
+    report.windows_kept = len(kept)
+    if kept:
+        report.median_displacement_px = float(np.median([w["median_displacement_px"] for w in kept]))
+        report.p95_displacement_px = float(np.median([w["p95_displacement_px"] for w in kept]))
+        report.band_energy_share = float(np.median([w["band_energy_share"] for w in kept]))
+    report.seconds = time.perf_counter() - began
+
+    shard_dir = os.path.join(out_dir, SHARD_FOLDER)
+    os.makedirs(shard_dir, exist_ok=True)
+    image_stack = np.stack(images) if images else np.zeros((0, settings.height, settings.width, 3), np.uint8)
+    spectrum_stack = (np.stack(spectra) if spectra else
+                      np.zeros((0, settings.num_bands, 2, settings.height, settings.width), np.complex64))
+    _atomic_write_bytes(os.path.join(shard_dir, name + ".npz"),
+                        lambda file: np.savez(file, images=image_stack, spectra=spectrum_stack))
+    # The sidecar is written last: its presence marks the clip as finished.
+    _atomic_write_bytes(os.path.join(shard_dir, name + ".json"),
+                        lambda file: file.write(json.dumps(asdict(report), indent=1).encode("utf-8")))
+    return report
+
+
+def _extract_clip_worker(arguments):
+    import cv2
+
+    cv2.setNumThreads(1)
+    spec, out_dir, settings = arguments
+    return extract_clip(spec, out_dir, settings)
+
+
+# --- the whole dataset ---------------------------------------------------------------------------
+
+
+def finished_report(out_dir: str, spec: str):
+    """The saved report of a clip already extracted into out_dir, or None."""
+    sidecar = os.path.join(out_dir, SHARD_FOLDER, clip_name(spec) + ".json")
+    if not os.path.isfile(sidecar):
+        return None
+    with open(sidecar, encoding="utf-8") as file:
+        return ClipReport(**json.load(file))
+
+
+def extract_dataset(specs, out_dir: str, settings: ExtractSettings = ExtractSettings(), workers: int = 1,
+                    on_clip=None) -> list[ClipReport]:
+    """Extract every video (skipping finished ones), then write index.json with scales and splits.
+
+    on_clip(report, done, total) is called as each clip finishes (for a progress bar).
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    reports: dict[str, ClipReport] = {}
+    todo = []
+    for spec in specs:
+        report = finished_report(out_dir, spec)
+        if report is not None:
+            reports[spec] = report
+        else:
+            todo.append(spec)
+    done = len(reports)
+    for report in reports.values():
+        if on_clip:
+            on_clip(report, done, len(specs))
+    jobs = [(spec, out_dir, settings) for spec in todo]
+    if workers > 1 and len(jobs) > 1:
+        with get_context("spawn").Pool(workers) as pool:
+            for report in pool.imap_unordered(_extract_clip_worker, jobs):
+                reports[report.source] = report
+                done += 1
+                if on_clip:
+                    on_clip(report, done, len(specs))
+    else:
+        for job in jobs:
+            report = _extract_clip_worker(job)
+            reports[report.source] = report
+            done += 1
+            if on_clip:
+                on_clip(report, done, len(specs))
+    ordered = [reports[spec] for spec in specs]
+    write_index(out_dir, ordered, settings)
+    return ordered
+
+
+def write_index(out_dir: str, reports: list[ClipReport], settings: ExtractSettings) -> dict:
+    """index.json: every kept window (shard, row, split), per-clip report, normalization scales."""
+    entries, spectra = [], []
+    for report in reports:
+        shard_path = os.path.join(out_dir, SHARD_FOLDER, report.name + ".npz")
+        if report.windows_kept == 0 or not os.path.isfile(shard_path):
+            continue
+        split = split_of(report.name)
+        kept = [w for w in report.windows if w["kept"]]
+        with np.load(shard_path) as shard:
+            if split == "train":
+                spectra.extend(shard["spectra"])
+        for row, window in enumerate(kept):
+            entries.append({"shard": f"{SHARD_FOLDER}/{report.name}.npz", "row": row, "clip": report.name,
+                            "split": split, "start_frame": window["start_frame"]})
+    # Scales come from the training split only, so validation never leaks into the model.
+    scales = frequency_scales(spectra) if spectra else np.ones(settings.num_bands, np.float32)
+    index = {
+        "format": 1,
+        "settings": asdict(settings),
+        "scales": [float(s) for s in scales],
+        "windows": entries,
+        "clips": [{k: v for k, v in asdict(r).items() if k != "windows"} | {"split": split_of(r.name)}
+                  for r in reports],
+    }
+    _atomic_write_bytes(os.path.join(out_dir, INDEX_NAME),
+                        lambda file: file.write(json.dumps(index, indent=1).encode("utf-8")))
+    return index
+
+
+def load_index(dataset_dir: str) -> dict:
+    """Read a dataset's index.json (ValueError with one sentence when it is missing or broken)."""
+    path = os.path.join(dataset_dir, INDEX_NAME)
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except FileNotFoundError:
+        raise ValueError(f"'{dataset_dir}' is not a dataset: it has no {INDEX_NAME}.") from None
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"The dataset index '{path}' is unreadable ({error}).") from None
