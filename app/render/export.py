@@ -1,0 +1,349 @@
+"""Writing frames to files: MP4, GIF, WebM and PNG sequences, always atomically.
+
+One entry point, export_frames(path, frames, fps, ...), picks the format from the path and streams
+uint8 (H, W, 3) RGB frames into it:
+
+    mp4   H.264 (libx264, CRF 18), yuv420p, even size, +faststart: plays in browsers and on phones.
+    gif   loops forever (loop=0); one shared adaptive 256-colour palette taken from the first frame
+          and no dithering, so still parts of a cinemagraph stay still; per-frame durations from fps.
+    webm  VP9 (libvpx-vp9, CRF 32, yuv420p) when the bundled ffmpeg has it, else VP8 (libvpx).
+          The imageio-ffmpeg binary shipped with this project has libvpx-vp9, so WebM is VP9.
+    png   a folder of frame_0000.png, frame_0001.png, ... (lossless, exact pixels).
+
+Files appear complete or not at all: frames go to a hidden temporary file (or folder) beside the
+target, renamed over it only when the encoder has finished. A cancel or an error removes the
+temporary and leaves any existing target untouched. Existing files are replaced (a save dialog has
+already asked); an existing non-empty folder is only replaced with overwrite=True, because that
+throws away everything in it.
+
+Frames with an odd width or height lose their last row/column for MP4 and WebM (yuv420p needs
+even sizes); GIF and PNG keep the exact size.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+FORMATS = ("mp4", "gif", "webm", "png")
+FILE_EXTENSIONS = {".mp4": "mp4", ".gif": "gif", ".webm": "webm", ".png": "png"}
+PNG_FRAME_PATTERN = "frame_{:04d}.png"
+MP4_CRF = 18  # visually lossless H.264
+WEBM_CRF = 32  # VP9's recommended quality for HD-ish web video
+GIF_MIN_DELAY_CS = 2  # browsers turn delays under 2 centiseconds into 10
+
+
+class ExportError(ValueError):
+    """An export that cannot be written (one clear sentence)."""
+
+
+class ExportCancelled(ExportError):
+    """The export was cancelled; nothing was written."""
+
+
+# --- frames --------------------------------------------------------------------------------------
+
+
+def even_size(frame: np.ndarray) -> np.ndarray:
+    """Crop an (H, W, 3) frame to even height and width, which yuv420p needs."""
+    height, width = frame.shape[:2]
+    return frame[: height - height % 2, : width - width % 2]
+
+
+def _as_rgb(frame) -> np.ndarray:
+    """A frame as contiguous uint8 (H, W, 3); grey (H, W) and RGBA (H, W, 4) are converted."""
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8:
+        raise ExportError(f"Frames must be uint8 images; got {frame.dtype}.")
+    if frame.ndim == 2:
+        frame = np.repeat(frame[:, :, None], 3, axis=2)
+    if frame.ndim != 3 or frame.shape[2] not in (3, 4) or min(frame.shape[:2]) < 1:
+        raise ExportError(f"Frames must have shape (H, W, 3); got {frame.shape}.")
+    return np.ascontiguousarray(frame[:, :, :3])
+
+
+def _checked_frames(frames, target: str, progress, cancel, total):
+    """Yield validated frames of one size; check cancel before and report progress after each."""
+    size = None
+    done = 0
+    for frame in frames:
+        if cancel is not None and cancel():
+            raise ExportCancelled(f"Export cancelled; '{target}' was not written.")
+        frame = _as_rgb(frame)
+        if size is None:
+            size = frame.shape
+        elif frame.shape != size:
+            raise ExportError(f"Frame {done} has shape {frame.shape} but the first frame has {size}.")
+        yield frame
+        done += 1
+        if progress is not None:
+            progress(done, total)
+    if cancel is not None and cancel():
+        raise ExportCancelled(f"Export cancelled; '{target}' was not written.")
+
+
+# --- formats ---------------------------------------------------------------------------------------
+
+
+def export_format(path, format: str | None = None) -> str:
+    """The format ('mp4', 'gif', 'webm' or 'png') for a path; a folder or no extension means png."""
+    if format is not None:
+        name = str(format).lower().lstrip(".")
+        if name not in FORMATS:
+            raise ExportError(f"Unknown export format '{format}'; choose mp4, gif, webm or png.")
+        return name
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return "png"
+    extension = os.path.splitext(path)[1].lower()
+    if extension == "":
+        return "png"
+    if extension not in FILE_EXTENSIONS:
+        raise ExportError(f"Unknown export format '{extension}'; use .mp4, .gif, .webm or a folder for PNG frames.")
+    return FILE_EXTENSIONS[extension]
+
+
+@functools.lru_cache(maxsize=1)
+def webm_codec() -> str:
+    """'libvpx-vp9' when the bundled ffmpeg has VP9, else 'libvpx' (VP8)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    encoders = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-encoders"],
+                              capture_output=True, text=True, check=False).stdout
+    return "libvpx-vp9" if " libvpx-vp9 " in encoders else "libvpx"
+
+
+def _write_video(temp_path: str, frames, fps: float, codec: str, output_params: list) -> None:
+    """Encode frames with the bundled ffmpeg into temp_path (yuv420p, even size)."""
+    import imageio_ffmpeg
+
+    frames = iter(frames)
+    first = even_size(next(frames))
+    height, width = first.shape[:2]
+    if height < 2 or width < 2:
+        raise ExportError(f"Frames of {first.shape[1]}x{first.shape[0]} pixels are too small for a video.")
+    writer = imageio_ffmpeg.write_frames(
+        temp_path, (width, height), fps=float(fps), codec=codec, pix_fmt_out="yuv420p", quality=None,
+        macro_block_size=1, ffmpeg_log_level="error", output_params=output_params)
+    writer.send(None)  # start ffmpeg
+    try:
+        for frame in itertools.chain([first], (even_size(f) for f in frames)):
+            writer.send(np.ascontiguousarray(frame))
+    finally:
+        writer.close()  # waits for ffmpeg to finish the file
+    if not os.path.isfile(temp_path) or os.path.getsize(temp_path) == 0:
+        raise ExportError(f"The {codec} encoder failed to write a video.")
+
+
+def _write_mp4(temp_path: str, frames, fps: float, crf: int = MP4_CRF) -> None:
+    """H.264 (libx264, preset medium) in yuv420p with the index up front (+faststart) for streaming."""
+    _write_video(temp_path, frames, fps, "libx264",
+                 ["-crf", str(crf), "-preset", "medium", "-movflags", "+faststart"])
+
+
+def _write_webm(temp_path: str, frames, fps: float) -> None:
+    """VP9 (or VP8) in constant quality mode, using both cores for rows."""
+    codec = webm_codec()
+    if codec == "libvpx-vp9":
+        params = ["-crf", str(WEBM_CRF), "-b:v", "0", "-deadline", "good", "-cpu-used", "4", "-row-mt", "1"]
+    else:
+        params = ["-crf", "10", "-b:v", "2M", "-deadline", "good", "-cpu-used", "4"]
+    _write_video(temp_path, frames, fps, codec, params + ["-f", "webm"])
+
+
+def gif_durations_ms(num_frames: int, fps: float) -> list[int]:
+    """Per-frame delays in ms (multiples of 10, GIF's unit) whose running sum tracks frame / fps.
+
+    At 30 fps this gives 30, 40, 30, 30, 40, 30, ... so the loop lasts exactly as long as the video.
+    Delays never drop under 20 ms (browsers slow shorter ones down to 100 ms), so GIFs top out at 50 fps.
+    """
+    ends_cs = [round(number * 100.0 / fps) for number in range(num_frames + 1)]
+    return [max(GIF_MIN_DELAY_CS, end - start) * 10 for start, end in zip(ends_cs[:-1], ends_cs[1:])]
+
+
+def _write_gif(temp_path: str, frames, fps: float) -> None:
+    """Animated GIF looping forever, quantized to one palette made from the first frame.
+
+    Cinemagraph frames are rearrangements of one photo's pixels, so the first frame's palette fits
+    them all; no dithering keeps unchanged pixels identical between frames (no shimmer).
+    Pillow merges identical consecutive frames into one longer frame.
+    """
+    from PIL import Image
+
+    palette_image = None
+    images = []  # paletted frames: one byte a pixel
+    for frame in frames:
+        image = Image.fromarray(frame)
+        if palette_image is None:
+            palette_image = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+        images.append(image.quantize(palette=palette_image, dither=Image.Dither.NONE))
+    images[0].save(temp_path, format="GIF", save_all=True, append_images=images[1:], loop=0,
+                   duration=gif_durations_ms(len(images), fps), disposal=1, optimize=False)
+
+
+def _write_png_folder(temp_folder: str, frames) -> None:
+    """frame_0000.png, frame_0001.png, ... into temp_folder."""
+    import cv2
+
+    for number, frame in enumerate(frames):
+        frame_path = os.path.join(temp_folder, PNG_FRAME_PATTERN.format(number))
+        if not cv2.imwrite(frame_path, np.ascontiguousarray(frame[:, :, ::-1])):
+            raise ExportError(f"Could not write '{frame_path}'.")
+
+
+# --- the entry point -------------------------------------------------------------------------------
+
+
+def _png_folder_path(path: str) -> str:
+    """The folder a PNG sequence goes to: the path itself, without a '.png' extension."""
+    if not os.path.isdir(path) and path.lower().endswith(".png"):
+        return path[: -len(".png")]
+    return path
+
+
+def _check_folder(path: str) -> str:
+    """The parent folder of path, or ExportError when it does not exist or is not writable."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        raise ExportError(f"Cannot write '{path}': the folder '{folder}' does not exist or is not writable.")
+    return folder
+
+
+def _remove(path: str | None) -> None:
+    """Remove a temporary file or folder if it is still there."""
+    if path is None:
+        return
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+def _move_folder_into_place(temp_folder: str, target: str, overwrite: bool) -> None:
+    """Rename temp_folder to target; an existing target folder is swapped out and deleted."""
+    if not os.path.exists(target):
+        os.rename(temp_folder, target)
+        return
+    if os.listdir(target) and not overwrite:
+        raise ExportError(f"The folder '{target}' is not empty; pass overwrite=True to replace it.")
+    old_folder = temp_folder + ".old"
+    os.rename(target, old_folder)
+    try:
+        os.rename(temp_folder, target)
+    except OSError:
+        os.rename(old_folder, target)
+        raise
+    shutil.rmtree(old_folder, ignore_errors=True)
+
+
+def export_frames(path, frames, fps: float, format: str | None = None, progress=None, cancel=None,
+                  total: int | None = None, overwrite: bool = False) -> str:
+    """Write uint8 (H, W, 3) RGB frames to path as mp4, gif, webm or a PNG folder; returns the path.
+
+    format: None takes it from the extension; no extension or an existing folder means a PNG
+        sequence (a '.png' path writes the folder without the extension, 'out/loop.png' -> 'out/loop').
+    frames: any iterable (a generator streams: video formats never hold all frames in memory).
+    progress(done, total): after each frame; total is `total`, len(frames) or None.
+    cancel(): checked before each frame; True stops with ExportCancelled and writes nothing.
+    overwrite: needed to replace a non-empty folder with a PNG sequence; files are always replaced.
+    """
+    return _export(path, frames, fps, format, progress, cancel, total, overwrite, MP4_CRF)
+
+
+def write_mp4(path: str, frames, fps: float, quality: int = 8, progress=None) -> str:
+    """Encode uint8 (H, W, 3) frames to an H.264 MP4 that browsers and phones play; returns path.
+
+    quality 1..10 is imageio's scale (CRF = (1 - quality / 10) * 51); progress(done) after each frame.
+    """
+    report = None if progress is None else (lambda done, total: progress(done))
+    return _export(path, frames, fps, "mp4", report, None, None, False, int((1 - quality / 10.0) * 51))
+
+
+def _export(path, frames, fps, format, progress, cancel, total, overwrite, mp4_crf) -> str:
+    """export_frames with the MP4 quality as a parameter."""
+    path = os.fspath(path)
+    kind = export_format(path, format)
+    if not (isinstance(fps, (int, float, np.number)) and np.isfinite(fps) and fps > 0):
+        raise ExportError(f"fps must be a positive number; got {fps}.")
+    target = _png_folder_path(path) if kind == "png" else path
+    folder = _check_folder(target)
+    if kind == "png":
+        if os.path.exists(target) and not os.path.isdir(target):
+            raise ExportError(f"Cannot write PNG frames into '{target}': it is a file, not a folder.")
+        if os.path.isdir(target) and os.listdir(target) and not overwrite:
+            raise ExportError(f"The folder '{target}' is not empty; pass overwrite=True to replace it.")
+    elif os.path.isdir(target):
+        raise ExportError(f"Cannot write '{target}': a folder of that name is in the way.")
+    if total is None and hasattr(frames, "__len__"):
+        total = len(frames)
+
+    checked = _checked_frames(frames, target, progress, cancel, total)
+    temp_path = None
+    try:
+        first = next(checked, None)
+        if first is None:
+            raise ExportError(f"No frames to export to '{target}'.")
+        stream = itertools.chain([first], checked)
+        if kind == "png":
+            temp_path = tempfile.mkdtemp(prefix=".export-", dir=folder)
+            _write_png_folder(temp_path, stream)
+            _move_folder_into_place(temp_path, target, overwrite)
+        else:
+            handle, temp_path = tempfile.mkstemp(prefix=".export-", suffix="." + kind, dir=folder)
+            os.close(handle)
+            if kind == "mp4":
+                _write_mp4(temp_path, stream, fps, crf=mp4_crf)
+            elif kind == "gif":
+                _write_gif(temp_path, stream, fps)
+            else:
+                _write_webm(temp_path, stream, fps)
+            os.replace(temp_path, target)
+    except OSError as error:
+        raise ExportError(f"Could not write '{target}' ({error.strerror or error}).") from error
+    finally:
+        checked.close()
+        _remove(temp_path)
+    return target
+
+
+# --- reading back and measuring --------------------------------------------------------------------
+
+
+def read_frame_count(path) -> int:
+    """Number of frames in an exported MP4/WebM, GIF or PNG folder."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return len([name for name in os.listdir(path) if name.startswith("frame_") and name.endswith(".png")])
+    if not os.path.isfile(path):
+        raise ExportError(f"'{path}' does not exist.")
+    if path.lower().endswith(".gif"):
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return int(getattr(image, "n_frames", 1))
+    import imageio_ffmpeg
+
+    return int(imageio_ffmpeg.count_frames_and_secs(path)[0])
+
+
+def seam_error(frames) -> dict:
+    """How visible the loop seam is, in pixel space (values 0-255).
+
+    seam: mean |last frame - first frame|, the jump the viewer sees when the loop wraps.
+    median_step: median of mean |frame i+1 - frame i| over the loop.
+    ratio: seam / median_step; about 1 means the wrap looks like any other step, much more is a cut.
+    """
+    frames = [np.asarray(frame, np.float32) for frame in frames]
+    if len(frames) < 2:
+        raise ValueError(f"A seam needs at least 2 frames; got {len(frames)}.")
+    steps = [np.abs(after - before).mean() for before, after in zip(frames[:-1], frames[1:])]
+    seam = float(np.abs(frames[0] - frames[-1]).mean())
+    median_step = float(np.median(steps))
+    return {"seam": seam, "median_step": median_step, "ratio": seam / max(median_step, 1e-12)}

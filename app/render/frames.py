@@ -1,0 +1,209 @@
+"""Rendering every frame of a loop: photo + motion + RenderSettings -> uint8 frames, batch by batch.
+
+Three renderers move the photo's pixels by the displacement field of each frame:
+    splat  softmax splatting with W(p) importance and hole filling (app/render/splat.py), the default.
+    net    the learned renderer, a module passed in as `net` with
+           net.render(image (1, 3, H, W) float [0, 1], displacements (N, 2, H, W), importance (1, 1, H, W))
+           -> (N, 3, H, W) float [0, 1].
+    warp   backward warping (app/render/warp.py), the cheap baseline; always on the CPU.
+
+Timing: a loop of a T-frame motion played `slowdown` times slower lasts round(T * slowdown) frames;
+frame t shows the band-limited Fourier series at time t * T / round(T * slowdown), which is
+t / slowdown whenever T * slowdown is a whole number (fractional times between the motion's own
+frames are what slow motion needs). Frames run over t = 0 .. total - 1, so the frame after the last
+would be frame 0 again: the last frame flows into the first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.core.spectral import Motion, displacement_at, magnify, resize_motion
+
+RENDERERS = ("splat", "net", "warp")
+DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_ALPHA = 1.0
+
+
+@dataclass
+class RenderSettings:
+    """How to render a loop.
+
+    renderer: "splat", "net" or "warp".
+    num_loops: how many times the loop repeats in the output.
+    slowdown: > 1 plays the motion that many times slower (more frames per loop).
+    magnify: scales every displacement (0 freezes the photo, 2 doubles the motion).
+    size: (width, height) of the output, or None for the photo's size.
+    device: "auto" (CUDA when available), "cpu" or "cuda".
+    alpha: softmax splatting importance scale: a pixel whose mean motion is m pixels gets weight
+        exp(alpha * m), so with alpha = 1 a pixel moving one pixel more on average wins a collision
+        by a factor e (moving things, like leaves, land in front of still background).
+    batch_size: frames rendered together.
+    """
+
+    renderer: str = "splat"
+    num_loops: int = 1
+    slowdown: float = 1.0
+    magnify: float = 1.0
+    size: tuple[int, int] | None = None
+    device: str = "auto"
+    alpha: float = DEFAULT_ALPHA
+    batch_size: int = 8
+
+
+def resolve_device(name: str = "auto"):
+    """torch.device for "auto" (CUDA if available, else CPU), "cpu" or "cuda"."""
+    import torch
+
+    if name not in DEVICES:
+        raise ValueError(f"Unknown device '{name}'; choose auto, cpu or cuda.")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA was requested but this machine has no CUDA GPU; choose cpu or auto.")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def frames_per_loop(motion: Motion, settings: RenderSettings) -> int:
+    """round(T * slowdown): the frames one loop takes."""
+    if not settings.slowdown > 0:
+        raise ValueError(f"slowdown must be positive; got {settings.slowdown}.")
+    count = int(round(motion.num_frames * settings.slowdown))
+    if count < 1:
+        raise ValueError(f"slowdown {settings.slowdown} leaves no frame of a {motion.num_frames}-frame loop.")
+    return count
+
+
+def frame_count(motion: Motion, settings: RenderSettings) -> int:
+    """Frames rendered in all: round(T * slowdown) * num_loops."""
+    if int(settings.num_loops) < 1:
+        raise ValueError(f"num_loops must be at least 1; got {settings.num_loops}.")
+    return frames_per_loop(motion, settings) * int(settings.num_loops)
+
+
+def _check_settings(settings: RenderSettings, net) -> None:
+    """Raise ValueError (one sentence) for settings that cannot render."""
+    if settings.renderer not in RENDERERS:
+        raise ValueError(f"Unknown renderer '{settings.renderer}'; choose splat, net or warp.")
+    if settings.renderer == "net" and net is None:
+        raise ValueError("No learned renderer is loaded; choose the splat or warp renderer.")
+    if int(settings.batch_size) < 1:
+        raise ValueError(f"batch_size must be at least 1; got {settings.batch_size}.")
+    if settings.size is not None:
+        width, height = settings.size
+        if int(width) < 1 or int(height) < 1:
+            raise ValueError(f"size must be a positive (width, height); got {settings.size}.")
+
+
+def _resize_image(image: np.ndarray, size) -> np.ndarray:
+    """uint8 (H, W, 3) resized to size = (width, height); None keeps it."""
+    import cv2
+
+    if size is None or tuple(size) == (image.shape[1], image.shape[0]):
+        return image
+    width, height = int(size[0]), int(size[1])
+    shrinking = width * height < image.shape[0] * image.shape[1]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def _to_uint8(batch) -> np.ndarray:
+    """float (N, 3, H, W) in [0, 1] -> uint8 (N, H, W, 3) numpy."""
+    import torch
+
+    return (batch.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def render_loop(image: np.ndarray, motion: Motion, settings: RenderSettings | None = None,
+                progress=None, cancel=None, net=None):
+    """Generator of uint8 (H', W', 3) frames of the loop; settings are checked before it starts.
+
+    The image is resized to settings.size, the motion to the image (displacements scale with it)
+    and magnified; the splatting importance W(p) is computed once from the mean motion magnitude.
+    progress(done, total) after each batch; cancel() before each batch: True ends the generator.
+    For "net", the module is moved to the chosen device.
+    """
+    settings = settings or RenderSettings()
+    _check_settings(settings, net)
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"The photo must be uint8 (H, W, 3); got {image.dtype} {image.shape}.")
+    device = resolve_device(settings.device)
+    total = frame_count(motion, settings)
+
+    image = _resize_image(image, settings.size)
+    height, width = image.shape[:2]
+    motion = magnify(resize_motion(motion, height, width), settings.magnify)
+    slowdown = frames_per_loop(motion, settings) / motion.num_frames  # exact period
+    return _render(image, motion, settings, device, total, slowdown, progress, cancel, net)
+
+
+def _render(image, motion, settings, device, total, slowdown, progress, cancel, net):
+    """The generator behind render_loop."""
+    import torch
+
+    if settings.renderer == "warp":
+        render_batch = _warp_renderer(image)
+    else:
+        from app.render.splat import importance_from_motion, mean_motion_magnitude
+
+        image_tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255).to(device)  # (1, 3, H, W)
+        importance = importance_from_motion(mean_motion_magnitude(motion), settings.alpha).to(device)  # (1, 1, H, W)
+        if settings.renderer == "splat":
+            render_batch = _splat_renderer(image_tensor, importance, device)
+        else:
+            render_batch = _net_renderer(net, image_tensor, importance, device)
+
+    done = 0
+    for start in range(0, total, int(settings.batch_size)):
+        if cancel is not None and cancel():
+            return
+        times = range(start, min(start + int(settings.batch_size), total))
+        displacements = np.stack([displacement_at(motion, t, slowdown) for t in times])  # (N, 2, H, W)
+        frames = render_batch(displacements)  # uint8 (N, H, W, 3)
+        done += len(times)
+        if progress is not None:
+            progress(done, total)
+        yield from frames
+
+
+def _warp_renderer(image):
+    """Backward warping on the CPU: displacements (N, 2, H, W) -> uint8 (N, H, W, 3)."""
+    from app.render.warp import backward_warp
+
+    def render_batch(displacements):
+        return [backward_warp(image, displacement) for displacement in displacements]
+
+    return render_batch
+
+
+def _splat_renderer(image_tensor, importance, device):
+    """Softmax splatting with hole filling: displacements (N, 2, H, W) -> uint8 (N, H, W, 3)."""
+    import torch
+
+    from app.render.splat import splat_frames
+
+    def render_batch(displacements):
+        with torch.inference_mode():
+            flows = torch.from_numpy(displacements).to(device)
+            return _to_uint8(splat_frames(image_tensor, flows, importance, mode="softmax", fill=True))
+
+    return render_batch
+
+
+def _net_renderer(net, image_tensor, importance, device):
+    """The learned renderer: displacements (N, 2, H, W) -> uint8 (N, H, W, 3)."""
+    import torch
+
+    if hasattr(net, "to"):
+        net.to(device)
+    if hasattr(net, "eval"):
+        net.eval()
+
+    def render_batch(displacements):
+        with torch.inference_mode():
+            flows = torch.from_numpy(displacements).to(device)
+            return _to_uint8(net.render(image_tensor, flows, importance))
+
+    return render_batch
