@@ -4,8 +4,12 @@
     python -m app demo [--out out]       animate the bundled example into out/ (what `make run` does)
     python -m app extract VIDEO... -o DATASET_DIR [--size 256x160] [--frames 150] [--stride 10] [--K 16]
     python -m app brush IMAGE -o MOTION.npz [--mask MASK.png] [--amplitude 4] [--direction 0] ...
+    python -m app render IMAGE MOTION.npz -o OUT.(mp4|gif|webm|DIR) [--renderer splat|net] [--loops N]
+                         [--slowmo S] [--magnify A] [--size WxH] [--device auto|cpu|cuda]
     python -m app info MOTION.npz
-    python -m app bench flow [--json]
+    python -m app train renderer|vae|ldm|freq-attn --data DIR --out RUN_DIR ...
+    python -m app eval render|motion --data DIR [--json]
+    python -m app bench flow|render|predict|gl [--json]
 
 A user's mistake (bad file, bad argument) prints one sentence and exits with status 2.
 """
@@ -134,11 +138,59 @@ def run_info(args) -> int:
 
 
 def run_bench(args) -> int:
-    if args.what == "flow":
-        from app.eval.flow_accuracy import main as flow_main
+    from importlib import import_module
 
-        return flow_main(["--json"] if args.json else [])
-    raise UserError(f"Unknown benchmark '{args.what}'.")
+    modules = {"flow": "app.eval.flow_accuracy", "render": "app.eval.bench_render",
+               "predict": "app.eval.bench_predict", "gl": "app.eval.bench_gl"}
+    return import_module(modules[args.what]).main(args.rest)
+
+
+def run_render(args) -> int:
+    from app.core.spectral import MotionFileError, load_motion
+    from app.data.images import ImageLoadError
+    from app.pipeline import load_photo, render_to_file
+    from app.render.export import ExportCancelled, ExportError
+    from app.render.frames import RenderSettings, frame_count
+    from tqdm import tqdm
+
+    try:
+        image = load_photo(args.image)
+        motion = load_motion(args.motion)
+    except (ImageLoadError, MotionFileError) as error:
+        raise UserError(str(error)) from None
+    settings = RenderSettings(renderer=args.renderer, num_loops=args.loops, slowdown=args.slowmo,
+                              magnify=args.magnify, size=args.size, device=args.device)
+    bar = tqdm(total=frame_count(motion, settings), unit="frame", desc="render")
+
+    def progress(done, total):
+        bar.n = done
+        bar.refresh()
+
+    try:
+        path = render_to_file(image, motion, args.out, settings, progress=progress)
+    except ExportCancelled:
+        raise UserError("Export cancelled; nothing was written.") from None
+    except (ExportError, ValueError) as error:
+        raise UserError(str(error)) from None
+    finally:
+        bar.close()
+    print(f"Wrote {path}.")
+    return 0
+
+
+def run_train(args) -> int:
+    from importlib import import_module
+
+    modules = {"renderer": "app.train.renderer", "vae": "app.train.vae", "ldm": "app.train.ldm",
+               "freq-attn": "app.train.freq_attn"}
+    return import_module(modules[args.what]).main(args.rest)
+
+
+def run_eval(args) -> int:
+    from importlib import import_module
+
+    modules = {"render": "app.eval.render_eval", "motion": "app.eval.motion_eval"}
+    return import_module(modules[args.what]).main(args.rest)
 
 
 def run_demo(args) -> int:
@@ -203,9 +255,33 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=run_info)
 
-    bench = verbs.add_parser("bench", help="accuracy and speed benchmarks")
-    bench.add_argument("what", choices=["flow"])
-    bench.add_argument("--json", action="store_true", help="one JSON object per line")
+    render = verbs.add_parser("render", help="render a photo and a motion into a loop video")
+    render.add_argument("image")
+    render.add_argument("motion", help="motion .npz")
+    render.add_argument("-o", "--out", required=True, help="OUT.mp4, OUT.gif, OUT.webm or a folder for PNGs")
+    render.add_argument("--renderer", choices=["splat", "net", "warp"], default="splat",
+                        help="splat: softmax splatting + fill (default); net: the learned renderer")
+    render.add_argument("--loops", type=int, default=1, help="how many times the loop repeats")
+    render.add_argument("--slowmo", type=float, default=1.0, help="play the motion S times slower")
+    render.add_argument("--magnify", type=float, default=1.0, help="scale every displacement")
+    render.add_argument("--size", type=parse_size, default=None, help="output WxH (default: the photo's)")
+    render.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    render.set_defaults(func=run_render)
+
+    train = verbs.add_parser("train", help="train a model (torchrun-ready)", add_help=False)
+    train.add_argument("what", choices=["renderer", "vae", "ldm", "freq-attn"])
+    train.add_argument("rest", nargs=argparse.REMAINDER)
+    train.set_defaults(func=run_train)
+
+    evaluate = verbs.add_parser("eval", help="evaluate renderers or motion predictions", add_help=False)
+    evaluate.add_argument("what", choices=["render", "motion"])
+    evaluate.add_argument("rest", nargs=argparse.REMAINDER)
+    evaluate.set_defaults(func=run_eval)
+
+    bench = verbs.add_parser("bench", help="speed and accuracy benchmarks (--json for JSON lines)",
+                             add_help=False)
+    bench.add_argument("what", choices=["flow", "render", "predict", "gl"])
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=run_bench)
     parser.verb_names = set(verbs.choices)
     return parser

@@ -11,7 +11,6 @@ pixel p to p + F_t(p) at frame t. Every edit is a cheap function Motion -> Motio
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, replace
 
@@ -208,17 +207,10 @@ def mean_amplitude(motion: Motion) -> np.ndarray:
 
 def save_motion(path: str, motion: Motion) -> None:
     """Write a .npz (spectrum, num_frames, fps) atomically: temp file in the same folder, then rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temp_path = tempfile.mkstemp(prefix=".motion-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, spectrum=motion.spectrum, num_frames=np.int64(motion.num_frames),
-                     fps=np.float64(motion.fps))
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
+    from app.atomic import atomic_write
+
+    atomic_write(path, lambda file: np.savez(file, spectrum=motion.spectrum, num_frames=np.int64(motion.num_frames),
+                                             fps=np.float64(motion.fps)), suffix=".npz")
 
 
 def load_motion(path: str) -> Motion:

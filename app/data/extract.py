@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import zlib
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 
 import numpy as np
 
+from app.atomic import atomic_write
 from app.core.normalize import frequency_scales
 from app.core.spectral import motion_from_texture, motion_to_texture
 
@@ -178,19 +178,6 @@ def window_statistics(motion_texture: np.ndarray, num_bands: int, fps: float):
 # --- one video -----------------------------------------------------------------------------------
 
 
-def _atomic_write_bytes(path: str, writer) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temp_path = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            writer(file)
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
-
-
 def extract_clip(spec: str, out_dir: str, settings: ExtractSettings, progress=None) -> ClipReport:
     """Extract every kept window of one video into its shard; errors become the report's `error`."""
     import time
@@ -256,10 +243,10 @@ def extract_clip(spec: str, out_dir: str, settings: ExtractSettings, progress=No
     image_stack = np.stack(images) if images else np.zeros((0, settings.height, settings.width, 3), np.uint8)
     spectrum_stack = (np.stack(spectra) if spectra else
                       np.zeros((0, settings.num_bands, 2, settings.height, settings.width), np.complex64))
-    _atomic_write_bytes(os.path.join(shard_dir, name + ".npz"),
+    atomic_write(os.path.join(shard_dir, name + ".npz"),
                         lambda file: np.savez(file, images=image_stack, spectra=spectrum_stack))
     # The sidecar is written last: its presence marks the clip as finished.
-    _atomic_write_bytes(os.path.join(shard_dir, name + ".json"),
+    atomic_write(os.path.join(shard_dir, name + ".json"),
                         lambda file: file.write(json.dumps(asdict(report), indent=1).encode("utf-8")))
     return report
 
@@ -348,7 +335,7 @@ def write_index(out_dir: str, reports: list[ClipReport], settings: ExtractSettin
         "clips": [{k: v for k, v in asdict(r).items() if k != "windows"} | {"split": split_of(r.name)}
                   for r in reports],
     }
-    _atomic_write_bytes(os.path.join(out_dir, INDEX_NAME),
+    atomic_write(os.path.join(out_dir, INDEX_NAME),
                         lambda file: file.write(json.dumps(index, indent=1).encode("utf-8")))
     return index
 
