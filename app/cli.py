@@ -6,6 +6,7 @@
     python -m app brush IMAGE -o MOTION.npz [--mask MASK.png] [--amplitude 4] [--direction 0] ...
     python -m app render IMAGE MOTION.npz -o OUT.(mp4|gif|webm|DIR) [--renderer splat|net] [--loops N]
                          [--slowmo S] [--magnify A] [--size WxH] [--device auto|cpu|cuda]
+    python -m app poke IMAGE MOTION.npz --at X,Y --pull DX,DY [--seconds 4] -o OUT.mp4
     python -m app info MOTION.npz
     python -m app train renderer|vae|ldm|freq-attn --data DIR --out RUN_DIR ...
     python -m app eval render|motion --data DIR [--json]
@@ -178,6 +179,42 @@ def run_render(args) -> int:
     return 0
 
 
+def parse_pair(text: str):
+    """'120,80' -> (120.0, 80.0)."""
+    try:
+        first, second = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a pair like 120,80.") from None
+    return first, second
+
+
+def run_poke(args) -> int:
+    from app.core.modal import ModalParameters
+    from app.core.spectral import MotionFileError
+    from app.data.images import ImageLoadError
+    from app.interactive import poke_to_file
+    from app.render.export import ExportError
+    from tqdm import tqdm
+
+    params = ModalParameters(stiffness=args.stiffness, gain=args.gain)
+    bar = tqdm(unit="frame", desc="poke")
+
+    def progress(done, total):
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        path = poke_to_file(args.image, args.motion, args.out, at=args.at, pull=args.pull, seconds=args.seconds,
+                            fps=args.fps, params=params, renderer=args.renderer, progress=progress)
+    except (ImageLoadError, MotionFileError, ExportError, ValueError) as error:
+        raise UserError(str(error)) from None
+    finally:
+        bar.close()
+    print(f"Wrote {path}.")
+    return 0
+
+
 def run_train(args) -> int:
     from importlib import import_module
 
@@ -267,6 +304,19 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--size", type=parse_size, default=None, help="output WxH (default: the photo's)")
     render.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     render.set_defaults(func=run_render)
+
+    poke = verbs.add_parser("poke", help="render how the scene responds to a drag and release")
+    poke.add_argument("image")
+    poke.add_argument("motion", help="motion .npz (its bands are the scene's modes)")
+    poke.add_argument("--at", type=parse_pair, required=True, help="X,Y pixel of the photo to grab")
+    poke.add_argument("--pull", type=parse_pair, required=True, help="DX,DY pull in pixels (write --pull=-5,3)")
+    poke.add_argument("--seconds", type=float, default=4.0, help="length of the clip (default 4)")
+    poke.add_argument("--fps", type=float, default=30.0)
+    poke.add_argument("--stiffness", type=float, default=1.0, help="scales every mode's frequency")
+    poke.add_argument("--gain", type=float, default=1.0, help="how far the grabbed point follows the pull")
+    poke.add_argument("--renderer", choices=["splat", "gl"], default="splat")
+    poke.add_argument("-o", "--out", required=True, help="OUT.mp4, .gif, .webm or a folder for PNGs")
+    poke.set_defaults(func=run_poke)
 
     train = verbs.add_parser("train", help="train a model (torchrun-ready)", add_help=False)
     train.add_argument("what", choices=["renderer", "vae", "ldm", "freq-attn"])
