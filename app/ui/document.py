@@ -1,0 +1,144 @@
+"""The studio's one open document: a photo, its base motion and the artist's edits.
+
+Document owns the state every panel looks at, and says when it changes:
+
+    photo_changed    a new photo (with a new base motion)
+    motion_changed   a new base motion for the same photo (generated or loaded)
+    edits_changed    band gains, magnitude or speed moved
+
+The photo is kept at full size for exports; everything interactive works on a preview copy whose
+long side is at most PREVIEW_MAX_SIDE, and the base motion always lives on that preview grid
+(export resizes it to the output size, displacements scaling with the grid). With no motion yet,
+the base motion is zero: the photo stands still and every panel still has bands to show.
+
+The motion shown and exported is edited_motion() = magnify(scale_bands(base, gains), magnitude);
+the speed is a playback slowdown, not part of the Motion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from app.core.spectral import DEFAULT_NUM_BANDS, Motion, magnify, resize_motion, scale_bands, zero_motion
+
+PREVIEW_MAX_SIDE = 640
+
+
+def preview_size(height: int, width: int, max_side: int = PREVIEW_MAX_SIDE) -> tuple[int, int]:
+    """(height, width) of the preview grid: the photo scaled down so its long side <= max_side."""
+    scale = min(1.0, max_side / max(height, width))
+    return max(1, int(round(height * scale))), max(1, int(round(width * scale)))
+
+
+def resize_photo(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 (H, W, 3) resized to height x width (area filter when shrinking)."""
+    import cv2
+
+    if image.shape[:2] == (height, width):
+        return image
+    shrinking = height * width < image.shape[0] * image.shape[1]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+class Document(QObject):
+    """Photo + base motion + edits (gains, magnitude, slowdown); see the module docstring."""
+
+    photo_changed = Signal()
+    motion_changed = Signal()
+    edits_changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.image: np.ndarray | None = None  # uint8 (H, W, 3), full size
+        self.preview_image: np.ndarray | None = None  # uint8 (h, w, 3), long side <= PREVIEW_MAX_SIDE
+        self.motion: Motion | None = None  # base motion on the preview grid
+        self.name = ""
+        self.path: str | None = None
+        self.gains = np.ones(DEFAULT_NUM_BANDS, np.float32)  # (K,) per-band gain
+        self.magnitude = 1.0
+        self.slowdown = 1.0
+        self.photo_serial = 0  # counts set_photo calls: a job started for one photo must not land on the next
+        self._edited: Motion | None = None
+
+    # --- what is open ------------------------------------------------------------------------
+
+    @property
+    def has_photo(self) -> bool:
+        return self.image is not None
+
+    @property
+    def has_motion(self) -> bool:
+        """True when the base motion moves anything."""
+        return self.motion is not None and bool(np.any(self.motion.spectrum))
+
+    def set_photo(self, image: np.ndarray, name: str, path: str | None = None, motion: Motion | None = None) -> None:
+        """Open a photo (and optionally its motion, any grid size); edits go back to neutral."""
+        image = np.ascontiguousarray(image)
+        height, width = preview_size(*image.shape[:2])
+        self.image = image
+        self.preview_image = np.ascontiguousarray(resize_photo(image, height, width))
+        self.name = name
+        self.path = path
+        self.photo_serial += 1
+        self.motion = self._on_preview_grid(motion) if motion is not None else zero_motion(height, width)
+        self._reset_edits()
+        self.photo_changed.emit()
+
+    def set_motion(self, motion: Motion) -> None:
+        """Replace the base motion (resized to the preview grid); band gains reset when K changes."""
+        if self.preview_image is None:
+            raise ValueError("Open a photo before giving it a motion.")
+        motion = self._on_preview_grid(motion)
+        if motion.num_bands != len(self.gains):
+            self.gains = np.ones(motion.num_bands, np.float32)
+        self.motion = motion
+        self._edited = None
+        self.motion_changed.emit()
+
+    def _on_preview_grid(self, motion: Motion) -> Motion:
+        height, width = self.preview_image.shape[:2]
+        return resize_motion(motion, height, width)
+
+    # --- edits -------------------------------------------------------------------------------
+
+    def _reset_edits(self) -> None:
+        self.gains = np.ones(self.motion.num_bands, np.float32)
+        self.magnitude = 1.0
+        self.slowdown = 1.0
+        self._edited = None
+
+    def set_edits(self, gains, magnitude: float, slowdown: float) -> None:
+        """Set band gains (K,), magnitude and slowdown at once; emits edits_changed when any moved."""
+        gains = np.asarray(gains, np.float32).reshape(-1)
+        if self.motion is not None and gains.shape != (self.motion.num_bands,):
+            raise ValueError(f"Expected {self.motion.num_bands} band gains; got {gains.shape[0]}.")
+        if not (magnitude >= 0 and slowdown > 0):
+            raise ValueError(f"Magnitude must be >= 0 and slowdown > 0; got {magnitude} and {slowdown}.")
+        unchanged = (np.array_equal(gains, self.gains) and float(magnitude) == self.magnitude
+                     and float(slowdown) == self.slowdown)
+        if unchanged:
+            return
+        self.gains = gains.copy()
+        self.magnitude = float(magnitude)
+        self.slowdown = float(slowdown)
+        self._edited = None
+        self.edits_changed.emit()
+
+    def effective_gains(self) -> np.ndarray:
+        """(K,) float32 gains * magnitude: the band factors' scale that turns base into edited motion."""
+        return (self.gains * np.float32(self.magnitude)).astype(np.float32)
+
+    def banded_motion(self) -> Motion | None:
+        """scale_bands(base, gains), without the magnitude (export applies that as its own setting)."""
+        if self.motion is None:
+            return None
+        return scale_bands(self.motion, self.gains)
+
+    def edited_motion(self) -> Motion | None:
+        """magnify(scale_bands(base, gains), magnitude) on the preview grid; cached until the next edit."""
+        if self.motion is None:
+            return None
+        if self._edited is None:
+            self._edited = magnify(scale_bands(self.motion, self.gains), self.magnitude)
+        return self._edited

@@ -1,0 +1,52 @@
+"""Fixtures for the studio's UI tests (offscreen Qt, set by tests/conftest.py)."""
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from app.ui.main_window import MainWindow
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """What run_app does on a 2-core machine (leave a core for the GUI); restored after each test."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Studio settings in a temporary ini file (keeps the user's recent files untouched)."""
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+
+
+@pytest.fixture
+def studio(qtbot, settings, tmp_path):
+    """A shown main window that generates with the motion brush (no model file) until told otherwise."""
+    window = MainWindow(settings=settings, model_path=tmp_path / "no-model.safetensors")
+    qtbot.addWidget(window)
+    with qtbot.waitExposed(window):
+        window.show()
+    yield window
+    window.close()
+
+
+@pytest.fixture
+def captured_dialogs(monkeypatch):
+    """Replace QMessageBox's static dialogs with recorders: a list of (kind, title, text)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    shown = []
+
+    def recorder(kind):
+        def show(parent, title, text, *args, **kwargs):
+            shown.append((kind, title, text))
+            return QMessageBox.Ok
+        return show
+
+    for kind in ("warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, kind, recorder(kind))
+    return shown
