@@ -46,8 +46,13 @@ def _model_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def predict_motion(image: np.ndarray, model: MotionModel, num_steps: int = DEFAULT_STEPS,
                    guidance: float = DEFAULT_GUIDANCE, loop: bool = False, seed: int = 0, device="cpu",
-                   callback=None, loop_weight: float = 200.0, recurrence: int = 2, eta: float = 0.0) -> Motion:
-    """Sample a spectral volume for a photo; returns a Motion at the photo's size."""
+                   callback=None, loop_weight: float = 200.0, recurrence: int = 2, eta: float = 0.0,
+                   preview=None, preview_every: int = 5) -> Motion:
+    """Sample a spectral volume for a photo; returns a Motion at the photo's size.
+
+    preview(motion): called every `preview_every` steps (and at the last) with the motion decoded
+    from the current prediction of the clean latents, at the photo's size: a live preview.
+    """
     photo_height, photo_width = np.asarray(image).shape[:2]
     height, width, num_bands = model.height, model.width, model.num_bands
     pixels = _model_image(image, width, height)
@@ -75,10 +80,19 @@ def predict_motion(image: np.ndarray, model: MotionModel, num_steps: int = DEFAU
     if loop:
         denoise = loop_guided_denoiser(denoise, decode_latents_to_spectrum, model.config.num_frames,
                                        alphas_cumprod, weight_u=loop_weight)
+    def to_motion(latents) -> Motion:
+        spectrum = decode_latents_to_spectrum(latents)[0]  # (K, 2, H, W)
+        motion = Motion(spectrum.cpu().numpy().astype(np.complex64), model.config.num_frames, model.config.fps)
+        return resize_motion(motion, photo_height, photo_width)
+
+    def on_step(step, total, x, x0_pred):
+        if preview is not None and (step % max(1, preview_every) == 0 or step == total):
+            with torch.no_grad():
+                preview(to_motion(x0_pred))
+        return callback(step, total, x, x0_pred) if callback is not None else None
+
     generator = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
         latents = ddim_sample(denoise, shape, alphas_cumprod, num_steps, generator=generator, eta=eta,
-                              callback=callback, recurrence_steps=recurrence if loop else 1, device=device)
-        spectrum = decode_latents_to_spectrum(latents)[0]  # (K, 2, H, W)
-    motion = Motion(spectrum.cpu().numpy().astype(np.complex64), model.config.num_frames, model.config.fps)
-    return resize_motion(motion, photo_height, photo_width)
+                              callback=on_step, recurrence_steps=recurrence if loop else 1, device=device)
+        return to_motion(latents)

@@ -74,7 +74,7 @@ def generate_motion(image: np.ndarray, settings: GenerateSettings, model, report
 
     return predict_motion(image, model, num_steps=int(settings.steps), guidance=float(settings.guidance),
                           loop=bool(settings.loop), seed=int(settings.seed), device=compute_device(),
-                          callback=on_step)
+                          callback=on_step, preview=report.preview)
 
 
 class GeneratePanel(QWidget):

@@ -496,6 +496,7 @@ class MainWindow(QMainWindow):
 
         self.generation_worker = Worker(job, name="generate")
         self.generation_worker.progress.connect(self.generate_panel.set_progress)
+        self.generation_worker.preview.connect(lambda motion: self._on_generation_preview(motion, photo_serial))
         self.generation_worker.finished.connect(lambda result: self._on_generated(result, photo_serial))
         self.generation_worker.failed.connect(self._on_generation_failed)
         self.generation_worker.cancelled.connect(self._on_generation_cancelled)
@@ -520,12 +521,24 @@ class MainWindow(QMainWindow):
         self.document.set_motion(motion)
         self.statusBar().showMessage("Generated a new motion: shape it with the band sliders.", 8000)
 
+    def _on_generation_preview(self, motion, photo_serial: int) -> None:
+        """Play the partially denoised motion while sampling goes on (the document is unchanged)."""
+        if photo_serial == self.document.photo_serial and self.is_generating():
+            self.viewport.set_scene(self.document.preview_image, motion)
+
+    def _restore_scene(self) -> None:
+        """Show the document's motion again after a preview that did not become it."""
+        if self.document.motion is not None:
+            self._on_motion_changed()
+
     def _on_generation_failed(self, message: str) -> None:
+        self._restore_scene()
         self.generate_panel.set_running(False)
         self._update_enabled()
         self.show_error("Generation failed", message)
 
     def _on_generation_cancelled(self) -> None:
+        self._restore_scene()
         self.generate_panel.set_running(False)
         self._update_enabled()
         self.statusBar().showMessage("Generation cancelled; the motion is unchanged.", 8000)

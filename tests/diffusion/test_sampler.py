@@ -258,3 +258,18 @@ def test_predict_motion_cancels_through_the_callback(tiny):
 def test_predict_motion_rejects_a_non_rgb_image(tiny):
     with pytest.raises(ValueError, match="RGB"):
         predict_motion(np.zeros((10, 10), np.uint8), tiny, num_steps=1)
+
+
+def test_predict_motion_previews_every_few_steps_and_ends_on_the_result():
+    import numpy as np
+
+    from app.diffusion.predict import predict_motion
+    from app.diffusion.weights import tiny_motion_model
+
+    model = tiny_motion_model(seed=0, num_bands=4)
+    image = np.random.default_rng(0).integers(0, 255, (30, 50, 3), dtype=np.uint8)
+    previews = []
+    motion = predict_motion(image, model, num_steps=6, guidance=1.0, seed=1, preview=previews.append,
+                            preview_every=3)
+    assert len(previews) == 2 and (previews[0].height, previews[0].width) == (30, 50)
+    np.testing.assert_allclose(previews[-1].spectrum, motion.spectrum)

@@ -110,3 +110,19 @@ def test_a_motion_made_for_a_photo_that_was_replaced_is_dropped(qtbot, photo_ope
     qtbot.waitUntil(lambda: not worker.is_running(), timeout=10_000)
     assert not studio.document.has_motion
     assert studio.document.motion.width == 64
+
+
+def test_the_viewport_plays_partially_denoised_previews_while_sampling(qtbot, photo_open):
+    studio = photo_open
+    studio.set_motion_model(tiny_motion_model(num_bands=4))
+    studio.generate_panel.steps_spin.setValue(10)
+    studio.generate_panel.loop_check.setChecked(False)
+    previews = []
+    studio.start_generation()
+    studio.generation_worker.preview.connect(previews.append)
+    with qtbot.waitSignal(studio.generation_worker.finished, timeout=30_000):
+        pass
+    assert len(previews) >= 2  # every 5 steps and the last
+    assert all((p.height, p.width) == (96, 160) and np.all(np.isfinite(p.spectrum)) for p in previews)
+    assert not np.allclose(previews[0].spectrum, previews[-1].spectrum)  # the prediction sharpens
+    np.testing.assert_allclose(previews[-1].spectrum, studio.document.motion.spectrum, atol=1e-5)
