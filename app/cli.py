@@ -23,6 +23,18 @@ import os
 import sys
 
 
+RENDERING_VERBS = {"demo", "render", "poke"}
+
+
+def leave_one_core_free() -> None:
+    """Render with all cores but one: on small machines torch's spinning thread pool otherwise
+    fights the encoder and the desktop (measured on 2 cores under load: 19 frames/s with 1 thread,
+    3 with 2)."""
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+
+
 class UserError(Exception):
     """A problem the user can fix; printed as one sentence, no traceback."""
 
@@ -344,6 +356,8 @@ def main(argv=None) -> int:
     if opens_studio:
         return run_gui(argparse.Namespace(image=argv[0] if argv else None))
     args = parser.parse_args(argv)
+    if args.verb in RENDERING_VERBS:
+        leave_one_core_free()
     if not hasattr(args, "func"):
         parser.print_help()
         return 0

@@ -148,7 +148,7 @@ def _render(image, motion, settings, device, total, slowdown, progress, cancel, 
     else:
         from app.render.splat import importance_from_motion, mean_motion_magnitude
 
-        image_tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255).to(device)  # (1, 3, H, W)
+        image_tensor = torch.from_numpy(np.ascontiguousarray(image).copy()).permute(2, 0, 1)[None].float().div(255).to(device)  # (1, 3, H, W)
         importance = importance_from_motion(mean_motion_magnitude(motion), settings.alpha).to(device)  # (1, 1, H, W)
         if settings.renderer == "splat":
             render_batch = _splat_renderer(image_tensor, importance, device)
