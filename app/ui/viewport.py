@@ -230,22 +230,54 @@ def fields_from_factors(factors, spectrum) -> np.ndarray:
     return (real - imaginary).astype(np.float32)
 
 
-class CpuFrameRenderer:
-    """Band factors -> frame by backward warping: frame(p) = image(p - F(p)) with F = Re sum_k w_k S_k."""
+class PreviewFrameRenderer:
+    """Band factors -> frame without OpenGL.
 
-    def __init__(self, image: np.ndarray, motion: Motion):
+    With CUDA: the quality path, softmax splatting + hole filling on the GPU (the export's
+    renderer). Without: backward warping on the CPU, frame(p) = image(p - F(p)), fast enough to play.
+    F = Re sum_k w_k S_k in both.
+    """
+
+    def __init__(self, image: np.ndarray, motion: Motion, device: str | None = None):
         self.image = np.ascontiguousarray(image)
         self.height, self.width = image.shape[:2]
         self.spectrum = np.ascontiguousarray(motion.spectrum.reshape(motion.num_bands, -1))  # (K, 2HW)
+        self.device = device or _preview_device()
+        if self.device == "cuda":
+            import torch
+
+            from app.render.splat import importance_from_motion, mean_motion_magnitude
+
+            self.image_tensor = torch.from_numpy(self.image.copy()).permute(2, 0, 1)[None].float().div(255).cuda()
+            self.importance = importance_from_motion(mean_motion_magnitude(motion), 1.0).cuda()  # (1, 1, H, W)
 
     def displacement(self, factors) -> np.ndarray:
         """float32 (2, H, W) displacement field for complex (K,) band factors."""
         return fields_from_factors(factors, self.spectrum).reshape(2, self.height, self.width)
 
     def render(self, factors) -> np.ndarray:
+        if self.device == "cuda":
+            return self._render_splat(factors)
         from app.render.warp import backward_warp
 
         return backward_warp(self.image, self.displacement(factors))
+
+    def _render_splat(self, factors) -> np.ndarray:
+        import torch
+
+        from app.render.splat import splat_frames
+
+        with torch.inference_mode():
+            flow = torch.from_numpy(self.displacement(factors))[None].cuda()  # (1, 2, H, W)
+            frame = splat_frames(self.image_tensor, flow, self.importance)[0]  # (3, H, W)
+            return (frame.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def _preview_device() -> str:
+    """'cuda' when torch sees a GPU (quality preview), else 'cpu'."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class FpsCounter:
@@ -362,7 +394,7 @@ class CpuViewport(QLabel):
     def __init__(self, parent=None):
         super().__init__(parent)
         _setup_common(self)
-        self.frame_renderer: CpuFrameRenderer | None = None
+        self.frame_renderer: PreviewFrameRenderer | None = None
         self.frame: np.ndarray | None = None
         self.qimage: QImage | None = None
         self.setAlignment(Qt.AlignCenter)
@@ -373,7 +405,7 @@ class CpuViewport(QLabel):
 
     def set_scene(self, image: np.ndarray, motion: Motion) -> None:
         self.image = np.ascontiguousarray(image)
-        self.frame_renderer = CpuFrameRenderer(self.image, motion)
+        self.frame_renderer = PreviewFrameRenderer(self.image, motion)
         self.band_power = band_power_maps(motion)
         self.playback.set_motion(motion)
         _refresh_overlay(self)
