@@ -251,6 +251,11 @@ def run_demo(args) -> int:
 
 
 def run_gui(args) -> int:
+    has_screen = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+    if sys.platform.startswith("linux") and not has_screen:
+        print("error: the studio needs a screen and none was found (no DISPLAY); `python -m app demo` "
+              "animates the example headless.", file=sys.stderr)
+        return 2
     try:
         from app.ui.main_window import run_app
     except ImportError:
