@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TORCH_PIN := torch==2.13.0
 
-.PHONY: setup run test test-slow clean
+.PHONY: setup run test test-slow selftest dist clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,15 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m slow; rc=$$?; \
 	  if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then exit $$rc; fi
+
+selftest: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m app selftest
+
+# A PyInstaller one-folder build in dist/Aeolus, then its own self-test.
+dist: $(STAMP)
+	$(BIN)/python -m pip install -q pyinstaller==6.22.0
+	$(BIN)/pyinstaller --noconfirm build.spec
+	QT_QPA_PLATFORM=offscreen dist/Aeolus/Aeolus selftest
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -7,6 +7,8 @@
     python -m app render IMAGE MOTION.npz -o OUT.(mp4|gif|webm|DIR) [--renderer splat|net] [--loops N]
                          [--slowmo S] [--magnify A] [--size WxH] [--device auto|cpu|cuda]
     python -m app poke IMAGE MOTION.npz --at X,Y --pull DX,DY [--seconds 4] -o OUT.mp4
+    python -m app batch PHOTO_DIR -o OUT_DIR [--format mp4|gif|webm]
+    python -m app selftest
     python -m app info MOTION.npz
     python -m app train renderer|vae|ldm|freq-attn --data DIR --out RUN_DIR ...
     python -m app eval render|motion --data DIR [--json]
@@ -23,7 +25,7 @@ import os
 import sys
 
 
-RENDERING_VERBS = {"demo", "render", "poke"}
+RENDERING_VERBS = {"demo", "render", "poke", "selftest", "batch"}
 
 
 def leave_one_core_free() -> None:
@@ -227,6 +229,51 @@ def run_poke(args) -> int:
     return 0
 
 
+def run_selftest(args) -> int:
+    import tempfile
+    import time
+
+    from app.core.spectral import load_motion
+    from app.pipeline import DEFAULT_EXAMPLE, example_paths, load_photo
+    from app.project import Project, load_project, save_project
+    from app.render.frames import RenderSettings, render_loop
+    from app.render.gl import SHADER_DIR
+
+    began = time.perf_counter()
+    photo_path, motion_path = example_paths(DEFAULT_EXAMPLE)
+    image, motion = load_photo(str(photo_path)), load_motion(str(motion_path))
+    if not any(SHADER_DIR.glob("*.frag")):
+        raise UserError(f"No shaders in {SHADER_DIR}.")
+    frames = []
+    for frame in render_loop(image, motion, RenderSettings(renderer="splat", device="cpu", size=(256, 144))):
+        frames.append(frame)
+        if len(frames) == 4:
+            break
+    with tempfile.TemporaryDirectory() as folder:
+        load_project(save_project(os.path.join(folder, "selftest.aeolus"), Project(image=image, motion=motion)))
+    print(f"selftest ok: {len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]} "
+          f"in {time.perf_counter() - began:.1f} s")
+    return 0
+
+
+def run_batch(args) -> int:
+    from app.batch import BatchSettings, animate_folder, summary
+
+    settings = BatchSettings(format=args.format, device=args.device, use_model=not args.brush_only,
+                             max_side=args.max_side)
+
+    def on_file(index, total, result):
+        outcome = result.output if result.ok else "skipped: " + result.error
+        print(f"[{index + 1}/{total}] {os.path.basename(result.photo)}: {outcome}")
+
+    try:
+        results = animate_folder(args.folder, args.out, settings, on_file=on_file)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    print(summary(results))
+    return 0 if all(result.ok for result in results) else 1
+
+
 def run_train(args) -> int:
     from importlib import import_module
 
@@ -334,6 +381,18 @@ def build_parser() -> argparse.ArgumentParser:
     poke.add_argument("--renderer", choices=["splat", "gl"], default="splat")
     poke.add_argument("-o", "--out", required=True, help="OUT.mp4, .gif, .webm or a folder for PNGs")
     poke.set_defaults(func=run_poke)
+
+    selftest = verbs.add_parser("selftest", help="check a build: load the example, render a few frames headless")
+    selftest.set_defaults(func=run_selftest)
+
+    batch = verbs.add_parser("batch", help="animate every photo in a folder (a failed file is reported and skipped)")
+    batch.add_argument("folder")
+    batch.add_argument("-o", "--out", required=True, help="output folder")
+    batch.add_argument("--format", choices=["mp4", "gif", "webm"], default="mp4")
+    batch.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    batch.add_argument("--brush-only", action="store_true", help="never use the motion model")
+    batch.add_argument("--max-side", type=int, default=None, help="shrink outputs to this long side")
+    batch.set_defaults(func=run_batch)
 
     train = verbs.add_parser("train", help="train a model (torchrun-ready)", add_help=False)
     train.add_argument("what", choices=["renderer", "vae", "ldm", "freq-attn"])

@@ -171,6 +171,11 @@ class BandsPanel(QWidget):
     def set_speed_percent(self, percent: int) -> None:
         self.speed_slider.setValue(int(percent))
 
+    def show_values(self, gains, magnitude: float, slowdown: float) -> None:
+        """Move the sliders to these values without emitting edited (undo, redo, a loaded project)."""
+        if len(gains) == len(self.band_sliders):
+            self._set_values(gains, magnitude, slowdown, emit=False)
+
     def reset(self) -> None:
         """Every slider back to 100 %; emits edited once."""
         self._set_values(np.ones(len(self.band_sliders)), 1.0, 1.0, emit=True)

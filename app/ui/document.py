@@ -11,8 +11,10 @@ long side is at most PREVIEW_MAX_SIDE, and the base motion always lives on that 
 (export resizes it to the output size, displacements scaling with the grid). With no motion yet,
 the base motion is zero: the photo stands still and every panel still has bands to show.
 
-The motion shown and exported is edited_motion() = magnify(scale_bands(base, gains), magnitude);
-the speed is a playback slowdown, not part of the Motion.
+The motion shown and exported is edited_motion() = magnify(scale_bands(frozen, gains), magnitude),
+where frozen = display_motion() is the base motion times the freeze mask's factor (brush.py); the
+speed is a playback slowdown, not part of the Motion. brush_mask (where the motion brush painted)
+and freeze_mask live on the preview grid too (None until painted).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from app.core.spectral import DEFAULT_NUM_BANDS, Motion, magnify, resize_motion, scale_bands, zero_motion
+from app.core.spectral import (
+    DEFAULT_NUM_BANDS, Motion, magnify, mask_motion, resize_motion, scale_bands, zero_motion,
+)
 
 PREVIEW_MAX_SIDE = 640
 
@@ -59,7 +63,10 @@ class Document(QObject):
         self.magnitude = 1.0
         self.slowdown = 1.0
         self.photo_serial = 0  # counts set_photo calls: a job started for one photo must not land on the next
+        self.brush_mask: np.ndarray | None = None  # float32 (h, w) in [0, 1]: where the brush painted
+        self.freeze_mask: np.ndarray | None = None  # float32 (h, w) in [0, 1]: what must stay still
         self._edited: Motion | None = None
+        self._display: Motion | None = None
 
     # --- what is open ------------------------------------------------------------------------
 
@@ -82,6 +89,8 @@ class Document(QObject):
         self.path = path
         self.photo_serial += 1
         self.motion = self._on_preview_grid(motion) if motion is not None else zero_motion(height, width)
+        self.brush_mask = None
+        self.freeze_mask = None
         self._reset_edits()
         self.photo_changed.emit()
 
@@ -94,6 +103,7 @@ class Document(QObject):
             self.gains = np.ones(motion.num_bands, np.float32)
         self.motion = motion
         self._edited = None
+        self._display = None
         self.motion_changed.emit()
 
     def _on_preview_grid(self, motion: Motion) -> Motion:
@@ -107,6 +117,7 @@ class Document(QObject):
         self.magnitude = 1.0
         self.slowdown = 1.0
         self._edited = None
+        self._display = None
 
     def set_edits(self, gains, magnitude: float, slowdown: float) -> None:
         """Set band gains (K,), magnitude and slowdown at once; emits edits_changed when any moved."""
@@ -129,16 +140,78 @@ class Document(QObject):
         """(K,) float32 gains * magnitude: the band factors' scale that turns base into edited motion."""
         return (self.gains * np.float32(self.magnitude)).astype(np.float32)
 
-    def banded_motion(self) -> Motion | None:
-        """scale_bands(base, gains), without the magnitude (export applies that as its own setting)."""
+    def display_motion(self) -> Motion | None:
+        """The base motion with the freeze mask applied (what the viewport plays); cached."""
         if self.motion is None:
             return None
-        return scale_bands(self.motion, self.gains)
+        if self._display is None:
+            from app.ui.brush import freeze_factor
+
+            frozen = self.freeze_mask is not None and bool(np.any(self.freeze_mask))
+            self._display = mask_motion(self.motion, freeze_factor(self.freeze_mask)) if frozen else self.motion
+        return self._display
+
+    def set_masks(self, brush_mask: np.ndarray | None, freeze_mask: np.ndarray | None) -> None:
+        """Replace both masks (preview grid); emits motion_changed (the displayed motion changes)."""
+        self.brush_mask = brush_mask
+        self.freeze_mask = freeze_mask
+        self._edited = None
+        self._display = None
+        self.motion_changed.emit()
+
+    def banded_motion(self) -> Motion | None:
+        """scale_bands(frozen base, gains), without the magnitude (export applies that as its own setting)."""
+        if self.motion is None:
+            return None
+        return scale_bands(self.display_motion(), self.gains)
 
     def edited_motion(self) -> Motion | None:
         """magnify(scale_bands(base, gains), magnitude) on the preview grid; cached until the next edit."""
         if self.motion is None:
             return None
         if self._edited is None:
-            self._edited = magnify(scale_bands(self.motion, self.gains), self.magnitude)
+            self._edited = magnify(scale_bands(self.display_motion(), self.gains), self.magnitude)
         return self._edited
+
+    # --- undo snapshots --------------------------------------------------------------------------
+
+    def snapshot(self) -> "DocumentState":
+        """The undoable state (base motion and edits); arrays are copied, motions are immutable."""
+        return DocumentState(self.motion, self.gains.copy(), self.magnitude, self.slowdown,
+                             self.brush_mask, self.freeze_mask)
+
+    def restore(self, state: "DocumentState") -> None:
+        """Put back a snapshot; emits motion_changed when the motion differs, else edits_changed."""
+        motion_differs = (state.motion is not self.motion or state.brush_mask is not self.brush_mask
+                          or state.freeze_mask is not self.freeze_mask)
+        self.motion = state.motion
+        self.brush_mask = state.brush_mask
+        self.freeze_mask = state.freeze_mask
+        self._display = None
+        self.gains = state.gains.copy()
+        self.magnitude = state.magnitude
+        self.slowdown = state.slowdown
+        self._edited = None
+        if motion_differs:
+            self.motion_changed.emit()
+        else:
+            self.edits_changed.emit()
+
+
+class DocumentState:
+    """One undoable state of a Document: base motion, band gains, magnitude, slowdown and masks
+    (masks are never changed in place: an edit makes a new array, so keeping the reference is enough)."""
+
+    def __init__(self, motion: Motion | None, gains: np.ndarray, magnitude: float, slowdown: float,
+                 brush_mask: np.ndarray | None = None, freeze_mask: np.ndarray | None = None):
+        self.motion = motion
+        self.brush_mask = brush_mask
+        self.freeze_mask = freeze_mask
+        self.gains = gains
+        self.magnitude = magnitude
+        self.slowdown = slowdown
+
+    def same_as(self, other: "DocumentState") -> bool:
+        return (self.motion is other.motion and np.array_equal(self.gains, other.gains)
+                and self.magnitude == other.magnitude and self.slowdown == other.slowdown
+                and self.brush_mask is other.brush_mask and self.freeze_mask is other.freeze_mask)

@@ -1,13 +1,18 @@
 """The studio window: open a photo, generate its motion, shape it, play and poke it, export a loop.
 
 Layout: the viewport in the middle (OpenGL where the platform has it, a CPU fallback otherwise),
-the Generate panel on the right, the band sliders with their amplitude spectrum and the X-t slice
-at the bottom. One Document (document.py) holds the photo, the base motion and the edits; the
+the Generate and Brush panels on the right (brush.py: poke, motion brush or freeze tool), the band
+sliders with their amplitude spectrum and the X-t slice at the bottom. One Document (document.py) holds the photo, the base motion and the edits; the
 panels edit it and redraw when it says it changed.
 
-    File      Open… (Ctrl+O), Open Recent, Examples, Open Motion…, Save Motion… (Ctrl+S),
-              Export… (Ctrl+E), Quit (Ctrl+Q); image files (and .npz motions) can be dropped on
-              the window.
+    File      Open… (Ctrl+O), Open Project… (Ctrl+Alt+O), Open Recent, Examples, Save Project
+              (Ctrl+S), Save Project As… (Ctrl+Shift+S), Open Motion…, Save Motion… (Ctrl+Alt+S),
+              Export… (Ctrl+E), Preferences…, Quit (Ctrl+Q); image files, .aeolus projects and .npz
+              motions can be dropped on the window.
+    Edit      Undo (Ctrl+Z), Redo (Ctrl+Shift+Z): sliders, new motions, brush and freeze strokes
+
+Projects are autosaved every AUTOSAVE_INTERVAL_MS and on quit to autosave_folder(); a clean exit
+records its time in the settings, and start_studio offers to restore an autosave newer than that.
     Motion    Generate (Ctrl+G), Cancel (Esc), Reset bands (R)
     View      Play/Pause (Space), Rewind (Home), overlays (M cycles: none, magnitude, mask), panels
 
@@ -20,18 +25,21 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QApplication, QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QToolBar,
 )
 
 from app.ui.bands import BandsPanel
+from app.ui.brush import BrushPanel
 from app.ui.document import Document
-from app.ui.generate_panel import GeneratePanel, compute_device, default_model_path, generate_motion
+from app.ui.undo import StateCommand
+from app.ui.generate_panel import GeneratePanel, default_model_path, generate_motion
 from app.ui.viewport import CpuViewport, create_viewport
 from app.ui.workers import Worker, error_sentence
 from app.ui.xt_view import XtView
@@ -39,6 +47,10 @@ from app.ui.xt_view import XtView
 APP_NAME = "Aeolus"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 MOTION_SUFFIX = ".npz"
+PROJECT_SUFFIX = ".aeolus"
+AUTOSAVE_INTERVAL_MS = 3 * 60 * 1000
+AUTOSAVE_NAME = "autosave.aeolus"
+CLEAN_EXIT_KEY = "last_clean_exit"
 MAX_RECENT_FILES = 8
 RECENT_FILES_KEY = "recent_files"
 ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icons" / "aeolus.svg"
@@ -48,12 +60,14 @@ SHORTCUTS_HELP = """<table>
 <tr><td><b>Ctrl+G</b></td><td>Generate a motion</td></tr>
 <tr><td><b>Esc</b></td><td>Cancel generating</td></tr>
 <tr><td><b>Ctrl+E</b></td><td>Export the loop</td></tr>
-<tr><td><b>Ctrl+S</b></td><td>Save the motion</td></tr>
+<tr><td><b>Ctrl+S</b></td><td>Save the project</td></tr>
+<tr><td><b>Ctrl+Shift+S</b></td><td>Save the project as…</td></tr>
+<tr><td><b>Ctrl+Z / Ctrl+Shift+Z</b></td><td>Undo / redo</td></tr>
 <tr><td><b>Space</b></td><td>Play / pause</td></tr>
 <tr><td><b>Home</b></td><td>Back to the loop's start</td></tr>
 <tr><td><b>M</b></td><td>Cycle overlays: none, magnitude, mask</td></tr>
 <tr><td><b>R</b></td><td>Reset the band sliders</td></tr>
-<tr><td><b>Drag</b></td><td>Pull the scene; release to let it swing</td></tr>
+<tr><td><b>Drag</b></td><td>Pull the scene; release to let it swing (Poke tool); paint (Brush, Freeze)</td></tr>
 <tr><td><b>Shift+click</b></td><td>Pick the X-t scanline</td></tr>
 <tr><td><b>Ctrl+Q</b></td><td>Quit</td></tr>
 </table>"""
@@ -63,21 +77,42 @@ def is_image_file(path: str) -> bool:
     return str(path).lower().endswith(IMAGE_SUFFIXES)
 
 
+def is_project_file(path: str) -> bool:
+    return str(path).lower().endswith(PROJECT_SUFFIX)
+
+
+def autosave_folder() -> Path:
+    """Where autosaves go: the platform's application data folder (AppDataLocation)."""
+    return Path(QStandardPaths.writableLocation(QStandardPaths.AppDataLocation)) / "autosave"
+
+
 class MainWindow(QMainWindow):
     """The studio; see the module docstring."""
 
-    def __init__(self, settings: QSettings | None = None, motion_model=None, model_path=None, viewport=None):
+    def __init__(self, settings: QSettings | None = None, motion_model=None, model_path=None, viewport=None,
+                 autosave_dir=None):
         """settings: where recent files are kept (default: the user's Aeolus settings).
         motion_model: a MotionModel to generate with; else the file at model_path (default
         models/motion_model.safetensors) is loaded on first use when it exists; else Generate
-        paints the motion brush. viewport: a viewport widget instead of create_viewport()'s choice."""
+        paints the motion brush. viewport: a viewport widget instead of create_viewport()'s choice.
+        autosave_dir: where autosaves go (default autosave_folder())."""
+        from app.ui.preferences import read_preferences
+
         super().__init__()
         self.settings = settings if settings is not None else QSettings(APP_NAME, APP_NAME)
+        self.preferences = read_preferences(self.settings)
         self.motion_model = motion_model
-        self.model_path = Path(model_path) if model_path is not None else default_model_path()
+        self.model_path = Path(model_path) if model_path is not None else self._preferred_model_path()
+        self.autosave_dir = Path(autosave_dir) if autosave_dir is not None else autosave_folder()
+        self.project_path: str | None = None
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(AUTOSAVE_INTERVAL_MS)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
         self.generation_worker: Worker | None = None
         self.export_dialog = None
         self.document = Document(self)
+        self.undo_stack = QUndoStack(self)
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
         self.resize(1320, 880)
@@ -104,6 +139,9 @@ class MainWindow(QMainWindow):
         viewport.scanline_picked.connect(self._on_scanline_picked)
         viewport.poke_settled.connect(lambda: self.statusBar().showMessage("The scene has settled.", 3000))
         viewport.failed.connect(self._fall_back_to_cpu_viewport)
+        viewport.stroke_point.connect(self._on_stroke_point)
+        viewport.stroke_finished.connect(self._on_stroke_finished)
+        viewport.tool = getattr(old, "tool", "poke")
         self.setCentralWidget(viewport)
         if old is not None:
             old.timer.stop()
@@ -116,10 +154,14 @@ class MainWindow(QMainWindow):
         self.bands_panel = BandsPanel(self)
         self.bands_panel.edited.connect(self._on_bands_edited)
         self.xt_view = XtView(self)
+        self.brush_panel = BrushPanel(self)
+        self.brush_panel.changed.connect(self._on_brush_panel_changed)
+        self.stroke_mask = None  # float32 (h, w): the stroke being painted
 
         self.generate_dock = self._dock("Generate", self.generate_panel, Qt.RightDockWidgetArea)
         self.bands_dock = self._dock("Bands", self.bands_panel, Qt.BottomDockWidgetArea)
         self.xt_dock = self._dock("X-t slice", self.xt_view, Qt.BottomDockWidgetArea)
+        self.brush_dock = self._dock("Brush", self.brush_panel, Qt.RightDockWidgetArea)
         self.splitDockWidget(self.bands_dock, self.xt_dock, Qt.Horizontal)
         self.resizeDocks([self.bands_dock, self.xt_dock], [760, 560], Qt.Horizontal)
         self.resizeDocks([self.bands_dock], [330], Qt.Vertical)
@@ -155,8 +197,15 @@ class MainWindow(QMainWindow):
         self.open_action = self._action("&Open Photo…", self.open_dialog, QKeySequence.Open, "Open a photo")
         self.open_motion_action = self._action("Open &Motion…", self.open_motion_dialog, "Ctrl+Shift+O",
                                                "Load a motion (.npz) for the open photo")
-        self.save_motion_action = self._action("&Save Motion…", self.save_motion_dialog, QKeySequence.Save,
+        self.save_motion_action = self._action("Save &Motion…", self.save_motion_dialog, "Ctrl+Alt+S",
                                                "Save the edited motion as .npz")
+        self.open_project_action = self._action("Open &Project…", self.open_project_dialog, "Ctrl+Alt+O",
+                                                "Open an Aeolus project (.aeolus)")
+        self.save_project_action = self._action("&Save Project", self.save_project, QKeySequence.Save,
+                                                "Save the photo, motion, masks and sliders as a project")
+        self.save_project_as_action = self._action("Save Project &As…", self.save_project_as, "Ctrl+Shift+S",
+                                                   "Save the project under a new name")
+        self.preferences_action = self._action("Pre&ferences…", self.show_preferences, QKeySequence.Preferences)
         self.export_action = self._action("&Export…", self.open_export_dialog, "Ctrl+E", "Export the loop")
         self.quit_action = self._action("&Quit", self.close, "Ctrl+Q")
         self.generate_action = self._action("&Generate", self.start_generation, "Ctrl+G",
@@ -177,22 +226,38 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked=False, mode=mode: self.set_overlay(mode))
             self.overlay_group.addAction(action)
             self.overlay_actions[mode] = action
+        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
+        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcut(QKeySequence("Ctrl+Shift+Z"))
+        for action in (self.undo_action, self.redo_action):
+            action.setShortcutContext(Qt.WindowShortcut)
+            self.addAction(action)
         self.shortcuts_action = self._action("&Keyboard Shortcuts", self.show_shortcuts, QKeySequence.HelpContents)
         self.about_action = self._action("&About Aeolus", self.show_about)
 
     def _build_menus_and_toolbar(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(self.open_action)
+        file_menu.addAction(self.open_project_action)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.examples_menu = file_menu.addMenu("E&xamples")
         self._fill_examples_menu()
+        file_menu.addSeparator()
+        file_menu.addAction(self.save_project_action)
+        file_menu.addAction(self.save_project_as_action)
         file_menu.addSeparator()
         file_menu.addAction(self.open_motion_action)
         file_menu.addAction(self.save_motion_action)
         file_menu.addAction(self.export_action)
         file_menu.addSeparator()
+        file_menu.addAction(self.preferences_action)
         file_menu.addAction(self.quit_action)
         self._refresh_recent_menu()
+
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addAction(self.undo_action)
+        edit_menu.addAction(self.redo_action)
 
         motion_menu = self.menuBar().addMenu("&Motion")
         motion_menu.addAction(self.generate_action)
@@ -207,7 +272,7 @@ class MainWindow(QMainWindow):
             view_menu.addAction(action)
         view_menu.addAction(self.cycle_overlay_action)
         view_menu.addSeparator()
-        for dock in (self.generate_dock, self.bands_dock, self.xt_dock):
+        for dock in (self.generate_dock, self.brush_dock, self.bands_dock, self.xt_dock):
             view_menu.addAction(dock.toggleViewAction())
 
         help_menu = self.menuBar().addMenu("&Help")
@@ -258,12 +323,16 @@ class MainWindow(QMainWindow):
     def open_dialog(self) -> None:
         patterns = " ".join(f"*{suffix}" for suffix in IMAGE_SUFFIXES)
         path, _ = QFileDialog.getOpenFileName(self, "Open photo", self._last_folder(),
-                                              f"Images ({patterns});;Motions (*.npz);;All files (*)")
+                                              f"Images ({patterns});;Projects (*{PROJECT_SUFFIX});;"
+                                              "Motions (*.npz);;All files (*)")
         if path:
             self.open_path(path)
 
     def open_path(self, path: str) -> bool:
-        """Open a photo, or a motion (.npz) for the open photo; False (after a dialog) when it fails."""
+        """Open a photo, a project (.aeolus), or a motion (.npz) for the open photo; False (after a
+        dialog) when it fails."""
+        if is_project_file(path):
+            return self.open_project(path)
         if str(path).lower().endswith(MOTION_SUFFIX):
             return self.open_motion_file(path)
         return self.open_photo(path)
@@ -281,6 +350,7 @@ class MainWindow(QMainWindow):
             self.show_error("Could not open photo", error_sentence(error))
             return False
         self.document.set_photo(image, Path(path).stem, str(path))
+        self.project_path = None
         self._add_recent(str(path))
         self.statusBar().showMessage(f"Opened {Path(path).name} ({image.shape[1]}x{image.shape[0]}). "
                                      "Generate a motion with Ctrl+G.", 8000)
@@ -301,6 +371,7 @@ class MainWindow(QMainWindow):
             self.show_error("Could not open example", error_sentence(error))
             return False
         self.document.set_photo(image, name, str(photo_path), motion)
+        self.project_path = None
         self.statusBar().showMessage(f"Example '{name}': drag the scene to poke it, Shift+click to pick the "
                                      "X-t scanline.", 8000)
         return True
@@ -324,7 +395,7 @@ class MainWindow(QMainWindow):
             self.show_error("Could not open motion", error_sentence(error))
             return False
         self.cancel_generation()
-        self.document.set_motion(motion)
+        self.replace_motion(motion, "Open Motion")
         self.statusBar().showMessage(f"Loaded the motion {Path(path).name}.", 5000)
         return True
 
@@ -391,44 +462,317 @@ class MainWindow(QMainWindow):
 
     def dragEnterEvent(self, event) -> None:
         paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
-        if any(is_image_file(path) or path.lower().endswith(MOTION_SUFFIX) for path in paths):
+        if any(is_image_file(path) or is_project_file(path) or path.lower().endswith(MOTION_SUFFIX)
+               for path in paths):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:
         paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
         photos = [path for path in paths if is_image_file(path)]
         motions = [path for path in paths if path.lower().endswith(MOTION_SUFFIX)]
+        projects = [path for path in paths if is_project_file(path)]
         event.acceptProposedAction()
+        if projects:
+            self.open_project(projects[0])
+            return
         if photos:
             self.open_photo(photos[0])
         if motions:
             self.open_motion_file(motions[0])
+
+    # --- projects, autosave and preferences -------------------------------------------------------
+
+    def current_project(self):
+        """The open document as a Project (app/project.py)."""
+        from app.project import Project
+
+        document = self.document
+        return Project(image=document.image, motion=document.motion, brush_mask=document.brush_mask,
+                       freeze_mask=document.freeze_mask, gains=document.gains.copy(), magnitude=document.magnitude,
+                       slowdown=document.slowdown, brush=self.brush_panel.brush_settings(), name=document.name,
+                       settings={"photo_path": document.path or ""})
+
+    def write_project(self, path: str) -> bool:
+        """Save the open document as a project at path; False (after a dialog) when it fails."""
+        from app.project import save_project
+
+        if not self._require_photo():
+            return False
+        try:
+            save_project(path, self.current_project())
+        except (ValueError, OSError) as error:
+            self.show_error("Could not save project", error_sentence(error))
+            return False
+        return True
+
+    def save_project(self) -> bool:
+        """Save to the open project's file, or ask for one."""
+        if self.project_path is None:
+            return self.save_project_as()
+        if not self.write_project(self.project_path):
+            return False
+        self.statusBar().showMessage(f"Saved the project to {self.project_path}.", 5000)
+        return True
+
+    def save_project_as(self, path: str | None = None) -> bool:
+        """Save under a new name (asked for when path is None); the project then lives there."""
+        if not self._require_photo():
+            return False
+        if path is None:
+            default = os.path.join(self._last_folder(), f"{self.document.name or 'project'}{PROJECT_SUFFIX}")
+            path, _ = QFileDialog.getSaveFileName(self, "Save project", default, f"Projects (*{PROJECT_SUFFIX})")
+            if not path:
+                return False
+        if not is_project_file(path):
+            path += PROJECT_SUFFIX
+        if not self.write_project(path):
+            return False
+        self.project_path = path
+        self._add_recent(path)
+        self.setWindowTitle(f"{Path(path).stem} — {APP_NAME}")
+        self.statusBar().showMessage(f"Saved the project to {path}.", 5000)
+        return True
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", self._last_folder(),
+                                              f"Projects (*{PROJECT_SUFFIX})")
+        if path:
+            self.open_project(path)
+
+    def open_project(self, path: str, remember: bool = True) -> bool:
+        """Open a project file; a bad file shows a one-sentence dialog and returns False."""
+        from app.project import ProjectError, load_project
+
+        try:
+            with _WaitCursor():
+                project = load_project(str(path))
+        except ProjectError as error:
+            self.show_error("Could not open project", str(error))
+            return False
+        self.cancel_generation()
+        self.apply_project(project)
+        if remember:
+            self.project_path = str(path)
+            self._add_recent(str(path))
+            self.setWindowTitle(f"{Path(path).stem} — {APP_NAME}")
+        self.statusBar().showMessage(f"Opened the project {Path(path).name}.", 8000)
+        return True
+
+    def apply_project(self, project) -> None:
+        """Make a loaded Project the open document (masks that do not fit the preview grid are dropped)."""
+        document = self.document
+        photo_path = project.settings.get("photo_path") or None
+        document.set_photo(project.image, project.name or "project", photo_path, project.motion)
+        grid = document.preview_image.shape[:2]
+        fits = lambda mask: mask if mask is not None and mask.shape == grid else None  # noqa: E731
+        if project.brush_mask is not None or project.freeze_mask is not None:
+            document.set_masks(fits(project.brush_mask), fits(project.freeze_mask))
+        if project.gains is not None and project.gains.shape == document.gains.shape:
+            document.set_edits(project.gains, project.magnitude, project.slowdown)
+        self.brush_panel.set_brush_settings(project.brush)
+        self.undo_stack.clear()
+
+    def autosave_path(self) -> Path:
+        return self.autosave_dir / AUTOSAVE_NAME
+
+    def autosave(self) -> bool:
+        """Save the open document to the autosave folder (quietly; nothing open, nothing saved)."""
+        from app.project import save_project
+
+        if not self.document.has_photo:
+            return False
+        try:
+            self.autosave_dir.mkdir(parents=True, exist_ok=True)
+            save_project(str(self.autosave_path()), self.current_project())
+        except (ValueError, OSError) as error:
+            self.statusBar().showMessage(f"Autosave failed: {error_sentence(error)}", 8000)
+            return False
+        return True
+
+    def has_unsaved_autosave(self) -> bool:
+        """True when an autosave is newer than the last clean exit (the studio did not close cleanly)."""
+        path = self.autosave_path()
+        if not path.is_file():
+            return False
+        try:
+            clean_exit = float(self.settings.value(CLEAN_EXIT_KEY, 0.0) or 0.0)
+        except (TypeError, ValueError):
+            clean_exit = 0.0
+        return path.stat().st_mtime > clean_exit
+
+    def offer_autosave_restore(self) -> bool:
+        """Ask to restore an autosave newer than the last clean exit; True when one was restored."""
+        if not self.has_unsaved_autosave():
+            return False
+        answer = QMessageBox.question(self, APP_NAME, "Aeolus did not close cleanly last time. "
+                                      "Restore the autosaved project?", QMessageBox.Yes | QMessageBox.No,
+                                      QMessageBox.Yes)
+        if answer != QMessageBox.Yes:
+            return False
+        return self.open_project(str(self.autosave_path()), remember=False)
+
+    def _preferred_model_path(self) -> Path:
+        from app.ui.generate_panel import MOTION_MODEL_NAME
+
+        folder = self.preferences.model_folder
+        return Path(folder) / MOTION_MODEL_NAME if folder else default_model_path()
+
+    def compute_device(self) -> str:
+        """'cuda' or 'cpu' from the device preference."""
+        from app.ui.preferences import resolve_device
+
+        return resolve_device(self.preferences.device)
+
+    def show_preferences(self):
+        """The Preferences dialog (modal); applies and stores the values when accepted."""
+        from app.ui.preferences import PreferencesDialog
+
+        dialog = PreferencesDialog(self.preferences, self)
+        if dialog.exec():
+            self.set_preferences(dialog.values())
+        return dialog
+
+    def set_preferences(self, preferences) -> None:
+        """Store preferences in the settings and apply them (model folder, device, export format)."""
+        from app.ui.preferences import write_preferences
+
+        old_model_path = self.model_path
+        self.preferences = preferences
+        write_preferences(self.settings, preferences)
+        self.model_path = self._preferred_model_path()
+        if self.model_path != old_model_path:
+            self.motion_model = None  # load the new folder's model on the next Generate
+        self._update_model_name()
 
     # --- the document changed ----------------------------------------------------------------------
 
     def _on_photo_changed(self) -> None:
         document = self.document
         self.setWindowTitle(f"{document.name} — {APP_NAME}")
+        self.undo_stack.clear()  # edits of the previous photo do not apply to this one
         self.xt_view.set_photo(document.preview_image)
         self._on_motion_changed()
         self._update_enabled()
 
     def _on_motion_changed(self) -> None:
         document = self.document
-        self.viewport.set_scene(document.preview_image, document.motion)
-        self.bands_panel.set_motion(document.motion, document.gains, document.magnitude, document.slowdown)
+        self.viewport.set_scene(document.preview_image, document.display_motion())
+        self.bands_panel.set_motion(document.display_motion(), document.gains, document.magnitude, document.slowdown)
+        self._show_masks()
         self._on_edits_changed()
 
     def _on_bands_edited(self) -> None:
-        if self.document.motion is None:
+        """A slider moved: apply it as one undoable step (drags of one control merge)."""
+        document = self.document
+        if document.motion is None:
             return
-        self.document.set_edits(self.bands_panel.gains(), self.bands_panel.magnitude(), self.bands_panel.slowdown())
+        before = document.snapshot()
+        gains, magnitude, slowdown = self.bands_panel.gains(), self.bands_panel.magnitude(), self.bands_panel.slowdown()
+        document.set_edits(gains, magnitude, slowdown)
+        after = document.snapshot()
+        if after.same_as(before):
+            return
+        self.undo_stack.push(StateCommand(document, before, after, *_edit_label(before, after)))
+
+    def replace_motion(self, motion, text: str = "Generate") -> None:
+        """Give the document a new base motion as one undoable step (undo brings the old one back)."""
+        document = self.document
+        before = document.snapshot()
+        document.set_motion(motion)
+        self.undo_stack.push(StateCommand(document, before, document.snapshot(), text))
 
     def _on_edits_changed(self) -> None:
         document = self.document
+        self.bands_panel.show_values(document.gains, document.magnitude, document.slowdown)
         self.viewport.set_gains(document.effective_gains())
         self.viewport.set_slowdown(document.slowdown)
-        self.xt_view.set_motion(document.motion, document.effective_gains(), document.slowdown)
+        self.xt_view.set_motion(document.display_motion(), document.effective_gains(), document.slowdown)
+
+    # --- painting: motion brush and freeze mask ---------------------------------------------------
+
+    def _on_brush_panel_changed(self) -> None:
+        self.viewport.tool = self.brush_panel.tool()
+        self._show_masks()
+
+    def _show_masks(self, extra=None) -> None:
+        """Draw the masks (and the stroke being painted) over the scene when Show masks is on."""
+        from app.ui.brush import mask_overlay
+
+        document = self.document
+        if document.preview_image is None:
+            return
+        rgba = None
+        if self.brush_panel.show_masks() or extra is not None:
+            brush, freeze = document.brush_mask, document.freeze_mask
+            if extra is not None and not self.brush_panel.erasing():
+                import numpy as np
+
+                if self.brush_panel.tool() == "brush":
+                    brush = extra if brush is None else np.maximum(brush, extra)
+                else:
+                    freeze = extra if freeze is None else np.maximum(freeze, extra)
+            rgba = mask_overlay(brush, freeze, *document.preview_image.shape[:2])
+        self.viewport.set_mask_overlay(rgba)
+
+    def _on_stroke_point(self, x: float, y: float) -> None:
+        import numpy as np
+
+        from app.ui.brush import stamp_segment
+
+        if self.document.preview_image is None:
+            return
+        if self.stroke_mask is None:
+            self.stroke_mask = np.zeros(self.document.preview_image.shape[:2], np.float32)
+            self._stroke_previous = (x, y)
+        radius, hardness = self.brush_panel.radius(), self.brush_panel.hardness()
+        stamp_segment(self.stroke_mask, self._stroke_previous, (x, y), radius, hardness)
+        self._stroke_previous = (x, y)
+        self._show_masks(extra=self.stroke_mask)
+
+    def _on_stroke_finished(self) -> None:
+        stroke, self.stroke_mask = self.stroke_mask, None
+        if stroke is not None:
+            self.apply_stroke(stroke, self.brush_panel.tool(), self.brush_panel.erasing())
+
+    def apply_stroke(self, stroke, tool: str, erase: bool = False) -> None:
+        """Turn a painted (h, w) stroke into one undoable edit (see app/ui/brush.py)."""
+        import numpy as np
+
+        from app.core.procedural import brush_motion
+        from app.core.spectral import Motion, mask_motion
+
+        document = self.document
+        if document.motion is None or not np.any(stroke):
+            return
+        stroke = np.asarray(stroke, np.float32)
+        before = document.snapshot()
+        base, brush_mask, freeze_mask = document.motion, document.brush_mask, document.freeze_mask
+        if tool == "brush" and erase:
+            base = mask_motion(base, 1.0 - stroke)
+            brush_mask = None if brush_mask is None else brush_mask * (1.0 - stroke)
+            text = "Erase Motion"
+        elif tool == "brush":
+            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+            try:
+                painted = brush_motion(stroke, self.brush_panel.brush_settings(seed), base.num_bands,
+                                       base.num_frames, base.fps)
+            except ValueError as error:
+                self.show_error("Motion brush", error_sentence(error))
+                self._show_masks()
+                return
+            base = Motion(base.spectrum + painted.spectrum, base.num_frames, base.fps)
+            brush_mask = stroke if brush_mask is None else np.maximum(brush_mask, stroke)
+            text = "Motion Brush"
+        elif erase:
+            freeze_mask = None if freeze_mask is None else freeze_mask * (1.0 - stroke)
+            text = "Erase Freeze"
+        else:
+            freeze_mask = stroke if freeze_mask is None else np.maximum(freeze_mask, stroke)
+            text = "Freeze"
+        document.motion = base
+        document.set_masks(brush_mask, freeze_mask)
+        self.undo_stack.push(StateCommand(document, before, document.snapshot(), text))
+        self.statusBar().showMessage(f"{text}: undo with Ctrl+Z.", 3000)
 
     def _on_scanline_picked(self, row: int) -> None:
         self.xt_view.set_row(row)
@@ -445,7 +789,8 @@ class MainWindow(QMainWindow):
 
     def _update_enabled(self) -> None:
         has_photo = self.document.has_photo
-        for action in (self.export_action, self.save_motion_action, self.open_motion_action, self.generate_action):
+        for action in (self.export_action, self.save_motion_action, self.open_motion_action, self.generate_action,
+                       self.save_project_action, self.save_project_as_action):
             action.setEnabled(has_photo)
         self.generate_panel.generate_button.setEnabled(has_photo and not self.is_generating())
 
@@ -485,13 +830,14 @@ class MainWindow(QMainWindow):
         photo_serial = self.document.photo_serial
         settings = self.generate_panel.settings()
         model, model_path = self.motion_model, Path(self.model_path)
+        device = self.compute_device()
 
         def job(report):
             loaded = model
             if loaded is None and model_path.is_file():
                 from app.diffusion.weights import load_motion_model
 
-                loaded = load_motion_model(model_path, compute_device())
+                loaded = load_motion_model(model_path, device)
             return generate_motion(image, settings, loaded, report), loaded
 
         self.generation_worker = Worker(job, name="generate")
@@ -502,7 +848,7 @@ class MainWindow(QMainWindow):
         self.generation_worker.cancelled.connect(self._on_generation_cancelled)
         self.generate_panel.set_running(True)
         uses = "the motion model" if (model is not None or model_path.is_file()) else "the motion brush"
-        self.statusBar().showMessage(f"Generating with {uses} on the {compute_device().upper()}… (Esc cancels)")
+        self.statusBar().showMessage(f"Generating with {uses} on the {device.upper()}… (Esc cancels)")
         self.generation_worker.start()
 
     def cancel_generation(self) -> None:
@@ -518,7 +864,7 @@ class MainWindow(QMainWindow):
         self._update_enabled()
         if photo_serial != self.document.photo_serial:
             return  # made for a photo that is no longer open
-        self.document.set_motion(motion)
+        self.replace_motion(motion, "Generate")
         self.statusBar().showMessage("Generated a new motion: shape it with the band sliders.", 8000)
 
     def _on_generation_preview(self, motion, photo_serial: int) -> None:
@@ -574,9 +920,13 @@ class MainWindow(QMainWindow):
         if not self._require_photo():
             return None
         document = self.document
-        default_path = os.path.join(self._last_folder(), f"{document.name or 'loop'}-loop.mp4")
+        suffix = self.preferences.export_format
+        default_path = os.path.join(self._last_folder(), f"{document.name or 'loop'}-loop.{suffix}")
         dialog = ExportDialog(document.image, document.banded_motion(), default_path,
                               magnification=document.magnitude, slowdown=document.slowdown, parent=self)
+        format_index = dialog.format_combo.findData(self.preferences.export_format)
+        if format_index >= 0:
+            dialog.format_combo.setCurrentIndex(format_index)
         dialog.export_finished.connect(self._on_exported)
         dialog.export_cancelled.connect(
             lambda: self.statusBar().showMessage("Export cancelled; nothing was written.", 8000))
@@ -605,12 +955,29 @@ class MainWindow(QMainWindow):
                           "band by band, poke it, and export a seamless loop.")
 
     def closeEvent(self, event) -> None:
+        self.autosave_timer.stop()
+        self.autosave()
+        self.settings.setValue(CLEAN_EXIT_KEY, time.time())
+        self.settings.sync()
         for worker in (self.generation_worker, getattr(self.export_dialog, "worker", None)):
             if worker is not None and worker.is_running():
                 worker.cancel()
                 worker.wait(5000)
         self.viewport.timer.stop()
         super().closeEvent(event)
+
+
+def _edit_label(before, after) -> tuple[str, str]:
+    """(undo text, merge key) for a slider edit: which control moved."""
+    if before.magnitude != after.magnitude:
+        return "Magnitude", "magnitude"
+    if before.slowdown != after.slowdown:
+        return "Speed", "speed"
+    if before.gains.shape == after.gains.shape:
+        changed = [int(band) for band in (before.gains != after.gains).nonzero()[0]]
+        if len(changed) == 1:
+            return f"Band {changed[0]}", f"band {changed[0]}"
+    return "Bands", None
 
 
 class _WaitCursor:
@@ -655,6 +1022,8 @@ def start_studio(image_path: str | None = None, settings: QSettings | None = Non
 
     window = MainWindow(settings=settings)
     window.show()
+    if window.offer_autosave_restore():
+        return window
     if image_path:
         QTimer.singleShot(0, lambda: window.open_path(image_path))
     elif DEFAULT_EXAMPLE in bundled_examples():

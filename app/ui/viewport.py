@@ -321,6 +321,9 @@ def _setup_common(widget) -> None:
     widget.band_power = None
     widget.overlay_mode = "none"
     widget.overlay = None
+    widget.mask_rgba = None  # uint8 (h, w, 4) picture of the painted masks, drawn over the overlay
+    widget.tool = "poke"  # "poke": drag the scene; "brush" / "freeze": paint strokes (stroke_* signals)
+    widget.stroke_last = None
     widget.clock = _Clock()
     widget.fps_counter = FpsCounter()
     widget.timer = QTimer(widget)
@@ -333,12 +336,36 @@ def _setup_common(widget) -> None:
 
 
 def _refresh_overlay(widget) -> None:
-    """Recompute the overlay after a scene, gains or mode change."""
-    if widget.overlay_mode == "none" or widget.band_power is None:
-        widget.overlay = None
-        return
-    rms = rms_displacement_map(widget.band_power, widget.playback.gains, widget.playback.motion.num_frames)
-    widget.overlay = overlay_rgba(rms, widget.overlay_mode)
+    """Recompute the overlay after a scene, gains, mode or mask change."""
+    overlay = None
+    if widget.overlay_mode != "none" and widget.band_power is not None:
+        rms = rms_displacement_map(widget.band_power, widget.playback.gains, widget.playback.motion.num_frames)
+        overlay = overlay_rgba(rms, widget.overlay_mode)
+    widget.overlay = _over(widget.mask_rgba, overlay)
+
+
+def _over(top: np.ndarray | None, bottom: np.ndarray | None) -> np.ndarray | None:
+    """Alpha-composite two uint8 (H, W, 4) overlays (either may be None)."""
+    if top is None:
+        return bottom
+    if bottom is None or bottom.shape != top.shape:
+        return top
+    top_alpha = top[..., 3:4].astype(np.float32) / 255.0
+    bottom_alpha = bottom[..., 3:4].astype(np.float32) / 255.0
+    alpha = top_alpha + bottom_alpha * (1 - top_alpha)
+    colour = (top[..., :3] * top_alpha + bottom[..., :3] * bottom_alpha * (1 - top_alpha)) / np.maximum(alpha, 1e-6)
+    return np.concatenate([colour, alpha * 255.0], axis=-1).round().clip(0, 255).astype(np.uint8)
+
+
+def set_mask_overlay(widget, rgba: np.ndarray | None) -> None:
+    """Show (or, with None, hide) a picture of the painted masks over the scene."""
+    widget.mask_rgba = rgba
+    _refresh_overlay(widget)
+    if hasattr(widget, "overlay_dirty"):
+        widget.overlay_dirty = True
+        widget.update()
+    else:
+        widget.render_now()
 
 
 def _image_point(widget, event):
@@ -356,12 +383,17 @@ def _press(widget, event) -> None:
     if event.modifiers() & Qt.ShiftModifier:
         widget.scanline_picked.emit(int(round(point[1])))
         return
+    if widget.tool != "poke":
+        widget.stroke_last = point
+        widget.stroke_point.emit(float(point[0]), float(point[1]))
+        return
     widget.playback.press(*point)
     widget.setCursor(Qt.ClosedHandCursor)
 
 
 def _move(widget, event) -> None:
-    if widget.playback.grab_origin is None or widget.image is None:
+    painting = widget.tool != "poke" and widget.stroke_last is not None
+    if (widget.playback.grab_origin is None and not painting) or widget.image is None:
         return
     height, width = widget.image.shape[:2]
     rect = fit_rect(widget.width(), widget.height(), width, height)
@@ -369,10 +401,18 @@ def _move(widget, event) -> None:
         return
     x = (event.position().x() - rect.x()) / rect.width() * width - 0.5
     y = (event.position().y() - rect.y()) / rect.height() * height - 0.5
+    if painting:
+        widget.stroke_last = (x, y)
+        widget.stroke_point.emit(float(x), float(y))
+        return
     widget.playback.drag(x, y)
 
 
 def _release(widget, event) -> None:
+    if event.button() == Qt.LeftButton and widget.stroke_last is not None:
+        widget.stroke_last = None
+        widget.stroke_finished.emit()
+        return
     if event.button() == Qt.LeftButton and widget.playback.grab_origin is not None:
         widget.playback.release()
         widget.unsetCursor()
@@ -388,6 +428,8 @@ class CpuViewport(QLabel):
     scanline_picked = Signal(int)
     poke_settled = Signal()
     failed = Signal(str)
+    stroke_point = Signal(float, float)  # image (x, y) under a painting tool, press and drag
+    stroke_finished = Signal()
 
     renderer_name = "CPU (backward warp)"
 
@@ -430,6 +472,9 @@ class CpuViewport(QLabel):
     def toggle_playing(self) -> bool:
         self.set_playing(not self.playback.playing)
         return self.playback.playing
+
+    def set_mask_overlay(self, rgba) -> None:
+        set_mask_overlay(self, rgba)
 
     def set_overlay(self, mode: str) -> None:
         if mode not in OVERLAYS:
@@ -536,6 +581,8 @@ class Viewport(QOpenGLWidget):
     scanline_picked = Signal(int)
     poke_settled = Signal()
     failed = Signal(str)
+    stroke_point = Signal(float, float)  # image (x, y) under a painting tool, press and drag
+    stroke_finished = Signal()
 
     def __init__(self, parent=None, grid_px: int | None = None):
         super().__init__(parent)
@@ -588,6 +635,9 @@ class Viewport(QOpenGLWidget):
     def toggle_playing(self) -> bool:
         self.set_playing(not self.playback.playing)
         return self.playback.playing
+
+    def set_mask_overlay(self, rgba) -> None:
+        set_mask_overlay(self, rgba)
 
     def set_overlay(self, mode: str) -> None:
         if mode not in OVERLAYS:

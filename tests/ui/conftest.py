@@ -17,6 +17,16 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture(autouse=True)
+def private_autosave_folder(tmp_path, monkeypatch):
+    """Autosaves go to a temporary folder, never the user's application data."""
+    import app.ui.main_window as main_window
+
+    folder = tmp_path / "autosave"
+    monkeypatch.setattr(main_window, "autosave_folder", lambda: folder)
+    return folder
+
+
 @pytest.fixture
 def settings(tmp_path):
     """Studio settings in a temporary ini file (keeps the user's recent files untouched)."""

@@ -92,3 +92,23 @@ def test_the_main_window_picks_the_gl_viewport(qtbot, settings):
     window.document.set_photo(textured_photo(), "test", None, whole_photo_brush(96, 160))
     qtbot.waitUntil(lambda: window.viewport.mesh_renderer is not None, timeout=5000)
     window.close()
+
+
+def test_painted_masks_show_in_the_gl_frame_and_strokes_are_signalled(qtbot, gl_viewport):
+    from app.ui.brush import mask_overlay
+
+    before = gl_viewport.current_frame()
+    height, width = gl_viewport.image.shape[:2]
+    freeze = np.zeros((height, width), np.float32)
+    freeze[20:70, 30:120] = 1.0
+    gl_viewport.set_mask_overlay(mask_overlay(None, freeze, height, width))
+    assert mean_difference(before, gl_viewport.current_frame()) > 1
+    gl_viewport.tool = "freeze"
+    points = []
+    gl_viewport.stroke_point.connect(lambda x, y: points.append((x, y)))
+    with qtbot.waitSignal(gl_viewport.stroke_finished, timeout=1000):
+        send_mouse(gl_viewport, QMouseEvent.Type.MouseButtonPress, image_point_to_widget(gl_viewport, 40, 40))
+        send_mouse(gl_viewport, QMouseEvent.Type.MouseMove, image_point_to_widget(gl_viewport, 60, 40))
+        send_mouse(gl_viewport, QMouseEvent.Type.MouseButtonRelease, image_point_to_widget(gl_viewport, 60, 40))
+    assert len(points) == 2 and abs(points[0][0] - 40) < 1 and abs(points[1][0] - 60) < 1
+    assert gl_viewport.playback.grab_origin is None  # painting never pokes the scene

@@ -1,0 +1,96 @@
+"""Preferences (QSettings): compute device, default export format, model folder; and their dialog.
+
+    preferences/device         "auto" | "cpu" | "cuda"  (auto: CUDA when torch sees a GPU)
+    preferences/export_format  "mp4" | "gif" | "webm"   (the suffix the Export dialog starts with)
+    preferences/model_folder   folder holding motion_model.safetensors ("" : the shipped models/)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton, QWidget,
+)
+
+DEVICES = ("auto", "cpu", "cuda")
+EXPORT_FORMATS = ("mp4", "gif", "webm")
+KEY_PREFIX = "preferences/"
+
+
+@dataclass
+class Preferences:
+    """What the Preferences dialog edits."""
+
+    device: str = "auto"
+    export_format: str = "mp4"
+    model_folder: str = ""
+
+
+def read_preferences(settings) -> Preferences:
+    """Preferences from QSettings; unknown values fall back to the defaults."""
+    defaults = Preferences()
+    device = str(settings.value(KEY_PREFIX + "device", defaults.device))
+    export_format = str(settings.value(KEY_PREFIX + "export_format", defaults.export_format))
+    return Preferences(device=device if device in DEVICES else defaults.device,
+                       export_format=export_format if export_format in EXPORT_FORMATS else defaults.export_format,
+                       model_folder=str(settings.value(KEY_PREFIX + "model_folder", defaults.model_folder) or ""))
+
+
+def write_preferences(settings, preferences: Preferences) -> None:
+    settings.setValue(KEY_PREFIX + "device", preferences.device)
+    settings.setValue(KEY_PREFIX + "export_format", preferences.export_format)
+    settings.setValue(KEY_PREFIX + "model_folder", preferences.model_folder)
+    settings.sync()
+
+
+def resolve_device(preference: str) -> str:
+    """'cuda' or 'cpu' for a device preference (cuda without a GPU falls back to cpu)."""
+    import torch
+
+    if preference == "cpu":
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class PreferencesDialog(QDialog):
+    """Edit Preferences; values() reads them back after exec()."""
+
+    def __init__(self, preferences: Preferences, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        layout = QFormLayout(self)
+        self.device_combo = QComboBox(self)
+        for device, label in zip(DEVICES, ("Automatic (CUDA when available)", "CPU", "CUDA")):
+            self.device_combo.addItem(label, device)
+        self.device_combo.setCurrentIndex(DEVICES.index(preferences.device))
+        layout.addRow("Compute device", self.device_combo)
+        self.format_combo = QComboBox(self)
+        for export_format in EXPORT_FORMATS:
+            self.format_combo.addItem(export_format.upper(), export_format)
+        self.format_combo.setCurrentIndex(EXPORT_FORMATS.index(preferences.export_format))
+        layout.addRow("Default export format", self.format_combo)
+        folder_row = QWidget(self)
+        row = QHBoxLayout(folder_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.model_folder_edit = QLineEdit(preferences.model_folder, folder_row)
+        self.model_folder_edit.setPlaceholderText("The shipped models/ folder")
+        browse = QPushButton("Browse…", folder_row)
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.model_folder_edit)
+        row.addWidget(browse)
+        layout.addRow("Model folder", folder_row)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel, self)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addRow(buttons)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Model folder", self.model_folder_edit.text() or str(Path.home()))
+        if folder:
+            self.model_folder_edit.setText(folder)
+
+    def values(self) -> Preferences:
+        return Preferences(device=self.device_combo.currentData(), export_format=self.format_combo.currentData(),
+                           model_folder=self.model_folder_edit.text().strip())
