@@ -7,6 +7,8 @@
     python -m app render IMAGE MOTION.npz -o OUT.(mp4|gif|webm|DIR) [--renderer splat|net] [--loops N]
                          [--slowmo S] [--magnify A] [--size WxH] [--device auto|cpu|cuda]
     python -m app poke IMAGE MOTION.npz --at X,Y --pull DX,DY [--seconds 4] -o OUT.mp4
+    python -m app predict IMAGE -o MOTION.npz [--steps N] [--guidance W] [--loop] [--seed S] [--device D]
+    python -m app animate IMAGE_OR_DIR -o OUT.mp4|OUT_DIR [...]
     python -m app batch PHOTO_DIR -o OUT_DIR [--format mp4|gif|webm]
     python -m app selftest
     python -m app info MOTION.npz
@@ -25,7 +27,7 @@ import os
 import sys
 
 
-RENDERING_VERBS = {"demo", "render", "poke", "selftest", "batch"}
+RENDERING_VERBS = {"demo", "render", "poke", "selftest", "batch", "predict", "animate"}
 
 
 def leave_one_core_free() -> None:
@@ -229,6 +231,85 @@ def run_poke(args) -> int:
     return 0
 
 
+def predict_with_progress(image, args):
+    """Sample a Motion for a photo with the shipped (or given) model, with a progress bar."""
+    from tqdm import tqdm
+
+    from app.diffusion.predict import predict_motion
+    from app.diffusion.weights import load_motion_model
+    from app.pipeline import MODELS_DIR
+    from app.render.frames import resolve_device
+
+    weights = args.weights or str(MODELS_DIR / "motion_model.safetensors")
+    if not os.path.isfile(weights):
+        raise UserError(f"No motion model at '{weights}'; use `python -m app brush` for motion without one.")
+    try:
+        device = resolve_device(args.device)
+        model = load_motion_model(weights, device)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    bar = tqdm(total=args.steps, unit="step", desc="predict")
+
+    def on_step(step, total, x, x0_pred):
+        bar.n = step
+        bar.refresh()
+
+    try:
+        return predict_motion(image, model, num_steps=args.steps, guidance=args.guidance, loop=args.loop,
+                              seed=args.seed, device=device, callback=on_step)
+    finally:
+        bar.close()
+
+
+def run_predict(args) -> int:
+    from app.core.spectral import save_motion
+    from app.data.images import ImageLoadError
+    from app.pipeline import load_photo
+
+    try:
+        image = load_photo(args.image)
+    except ImageLoadError as error:
+        raise UserError(str(error)) from None
+    motion = predict_with_progress(image, args)
+    save_motion(args.out, motion)
+    print(f"Wrote {args.out}: {motion.num_bands} bands at {motion.width}x{motion.height}.")
+    return 0
+
+
+def run_animate(args) -> int:
+    """One photo: predict, then render. A folder: the same for every photo in it (batch)."""
+    if os.path.isdir(args.image):
+        from app.batch import BatchSettings, animate_folder, summary
+
+        settings = BatchSettings(format=args.format, model_path=args.weights, steps=args.steps,
+                                 guidance=args.guidance, seed=args.seed, device=args.device)
+
+        def on_file(index, total, result):
+            outcome = result.output if result.ok else "skipped: " + result.error
+            print(f"[{index + 1}/{total}] {os.path.basename(result.photo)}: {outcome}")
+
+        results = animate_folder(args.image, args.out, settings, on_file=on_file)
+        print(summary(results))
+        return 0 if all(result.ok for result in results) else 1
+
+    from app.data.images import ImageLoadError
+    from app.pipeline import load_photo, render_to_file
+    from app.render.export import ExportError
+    from app.render.frames import RenderSettings
+
+    try:
+        image = load_photo(args.image)
+    except ImageLoadError as error:
+        raise UserError(str(error)) from None
+    motion = predict_with_progress(image, args)
+    try:
+        path = render_to_file(image, motion, args.out, RenderSettings(renderer=args.renderer, device=args.device))
+    except (ExportError, ValueError) as error:
+        raise UserError(str(error)) from None
+    print(f"Wrote {path}.")
+    return 0
+
+
 def run_selftest(args) -> int:
     import tempfile
     import time
@@ -381,6 +462,28 @@ def build_parser() -> argparse.ArgumentParser:
     poke.add_argument("--renderer", choices=["splat", "gl"], default="splat")
     poke.add_argument("-o", "--out", required=True, help="OUT.mp4, .gif, .webm or a folder for PNGs")
     poke.set_defaults(func=run_poke)
+
+    def add_sampling_options(verb):
+        verb.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
+        verb.add_argument("--guidance", type=float, default=1.75, help="classifier-free guidance weight")
+        verb.add_argument("--loop", action="store_true", help="seamless-loop self-guidance")
+        verb.add_argument("--seed", type=int, default=0)
+        verb.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+        verb.add_argument("--weights", default=None, help="motion model (default models/motion_model.safetensors)")
+
+    predict = verbs.add_parser("predict", help="sample a motion for a photo with the motion model")
+    predict.add_argument("image")
+    predict.add_argument("-o", "--out", required=True, help="MOTION.npz to write")
+    add_sampling_options(predict)
+    predict.set_defaults(func=run_predict)
+
+    animate = verbs.add_parser("animate", help="predict and render a photo (or every photo in a folder)")
+    animate.add_argument("image", help="a photo, or a folder of photos")
+    animate.add_argument("-o", "--out", required=True, help="OUT.mp4 (.gif, .webm, folder), or an output folder")
+    animate.add_argument("--renderer", choices=["splat", "net"], default="splat")
+    animate.add_argument("--format", choices=["mp4", "gif", "webm"], default="mp4", help="for a folder")
+    add_sampling_options(animate)
+    animate.set_defaults(func=run_animate)
 
     selftest = verbs.add_parser("selftest", help="check a build: load the example, render a few frames headless")
     selftest.set_defaults(func=run_selftest)
