@@ -1,0 +1,165 @@
+"""The motion-model training scripts (VAE, stage-1 U-Net, stage-2 frequency attention) at CI speed.
+
+A tiny dataset is extracted from synthetic swaying videos (64 x 48, 30-frame windows, 4 bands);
+each stage trains a few dozen steps with its "tiny" architecture on the CPU.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from app.data.extract import ExtractSettings, extract_dataset, load_index
+from app.data.images import save_image
+from app.data.synthetic import render_synthetic_video, sinusoidal_motion_texture, textured_image
+from app.train import freq_attn, ldm, vae
+from app.train.common import CHECKPOINT_NAME, read_log
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SETTINGS = ExtractSettings(width=64, height=48, num_frames=30, stride=10, num_bands=4, fps=30.0)
+CLIPS = ("sway0", "sway1", "sway2", "sway3")  # sway1 falls in the validation split
+COMMON = ["--device", "cpu", "--threads", "1", "--seed", "0", "--log-every", "1"]  # 1 thread: fastest on a shared CPU
+
+
+def losses_of(run_dir):
+    return [record["loss"] for record in read_log(run_dir) if "loss" in record]
+
+
+def falls(losses):
+    return np.mean(losses[-5:]) < np.mean(losses[:5])
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    """Four 60-frame clips of textures swaying at 1-3 Hz, extracted into 16 windows."""
+    root = tmp_path_factory.mktemp("clips")
+    specs = []
+    for number, name in enumerate(CLIPS):
+        image = textured_image(48, 64, seed=number)
+        texture = sinusoidal_motion_texture(48, 64, 60, seed=number, max_amplitude_px=3.0, min_hz=1.0, max_hz=3.0)
+        folder = root / name
+        folder.mkdir()
+        for index, frame in enumerate(render_synthetic_video(image, texture)):
+            save_image(str(folder / f"f{index:04d}.png"), frame)
+        specs.append(str(folder))
+    out = tmp_path_factory.mktemp("dataset")
+    extract_dataset(specs, str(out), SETTINGS)
+    splits = [window["split"] for window in load_index(str(out))["windows"]]
+    assert "train" in splits and "val" in splits
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def vae_run(dataset_dir, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("vae"))
+    assert vae.main(["--data", dataset_dir, "--out", out, "--config", "tiny", "--steps", "40", "--batch", "4",
+                     "--lr", "2e-3", "--val-items", "2", "--scale-items", "4", *COMMON]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def ldm_run(dataset_dir, vae_run, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("ldm"))
+    assert ldm.main(["--data", dataset_dir, "--vae", os.path.join(vae_run, "vae.safetensors"), "--out", out,
+                     "--config", "tiny", "--steps", "40", "--batch", "16", "--lr", "1e-3", "--val-items", "1", *COMMON]) == 0
+    return out
+
+
+def test_vae_training_lowers_the_loss_and_writes_a_scaled_vae(vae_run):
+    from app.diffusion.weights import load_vae
+
+    assert falls(losses_of(vae_run))
+    model = load_vae(os.path.join(vae_run, "vae.safetensors"))
+    info = model.training_info
+    assert info["steps"] == 40 and info["stage"] == "vae"
+    assert 0 < info["val_reconstruction_l1"] < 1.0
+    assert model.config.scale_factor == pytest.approx(info["latent_scale"], rel=1e-3)
+    assert model.config.scale_factor != 1.0
+
+
+def test_ldm_training_lowers_the_loss_and_writes_a_motion_model(ldm_run, dataset_dir):
+    from app.data.dataset import SpectralDataset
+    from app.diffusion.predict import predict_motion
+    from app.diffusion.weights import load_motion_model
+
+    assert falls(losses_of(ldm_run))
+    model = load_motion_model(os.path.join(ldm_run, "motion_model.safetensors"))
+    assert (model.width, model.height, model.num_bands, model.config.num_frames) == (64, 48, 4, 30)
+    np.testing.assert_allclose(model.scales, SpectralDataset(dataset_dir).scales, rtol=1e-6)
+    assert model.training["stage"] == "ldm" and model.training["ldm"]["steps"] == 40
+    assert model.training["vae"]["stage"] == "vae"
+    motion = predict_motion(textured_image(48, 64, seed=9), model, num_steps=2)
+    assert motion.spectrum.shape == (4, 2, 48, 64) and np.isfinite(motion.spectrum).all()
+
+
+def test_freq_attn_trains_the_attention_and_leaves_the_base_unchanged(ldm_run, dataset_dir, tmp_path):
+    from app.diffusion.weights import load_motion_model
+
+    stage1_path = os.path.join(ldm_run, "motion_model.safetensors")
+    out = str(tmp_path / "freq")
+    assert freq_attn.main(["--data", dataset_dir, "--model", stage1_path, "--out", out, "--steps", "12",
+                           "--batch", "2", "--lr", "1e-3", "--val-items", "1", *COMMON]) == 0
+    before, after = load_motion_model(stage1_path), load_motion_model(os.path.join(out, "motion_model.safetensors"))
+    assert all(torch.equal(a, b) for a, b in zip(before.unet.base_parameters(), after.unet.base_parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before.vae.parameters(), after.vae.parameters()))
+    changed = [not torch.equal(a, b) for a, b in zip(before.unet.frequency_attention_parameters(),
+                                                       after.unet.frequency_attention_parameters())]
+    assert all(changed)
+    assert after.training["stage"] == "freq-attn" and after.training["freq_attn"]["steps"] == 12
+    assert after.training["ldm"]["steps"] == 40
+
+
+def test_bench_predict_prints_speed_and_quality_rows(ldm_run, dataset_dir, capsys):
+    import json
+
+    from app.eval import bench_predict
+
+    weights = os.path.join(ldm_run, "motion_model.safetensors")
+    assert bench_predict.main(["--json", "--weights", weights, "--steps", "1,3", "--items", "1",
+                               "--data", dataset_dir, "--loop", "on", "--threads", "1"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(row["steps"], row["loop"]) for row in rows] == [(1, False), (3, False), (1, True), (3, True)]
+    assert all(row["name"] == "predict" and row["seconds"] > 0 and 0 <= row["iou"] <= 1 for row in rows)
+    assert rows[1]["ratio"] == 1.0 and rows[0]["size"] == "64x48"
+
+
+def test_resume_continues_the_step_count(dataset_dir, tmp_path):
+    out = str(tmp_path / "resume")
+    arguments = ["--data", dataset_dir, "--out", out, "--config", "tiny", "--batch", "2", "--val-items", "1",
+                 "--scale-items", "2", *COMMON]
+    assert vae.main(arguments + ["--steps", "3"]) == 0
+    assert vae.main(arguments + ["--steps", "6", "--resume"]) == 0
+    steps = [record["step"] for record in read_log(out) if "loss" in record]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    assert torch.load(os.path.join(out, CHECKPOINT_NAME), weights_only=False)["step"] == 6
+
+
+def test_time_limit_stops_cleanly_with_a_checkpoint_and_weights(dataset_dir, tmp_path):
+    out = str(tmp_path / "limited")
+    assert vae.main(["--data", dataset_dir, "--out", out, "--config", "tiny", "--steps", "1000", "--batch", "2",
+                     "--time-limit", "0", "--val-items", "1", "--scale-items", "2", *COMMON]) == 0
+    assert torch.load(os.path.join(out, CHECKPOINT_NAME), weights_only=False)["step"] < 1000
+    assert os.path.isfile(os.path.join(out, "vae.safetensors"))
+
+
+def test_resume_without_a_checkpoint_is_one_clear_error(dataset_dir, tmp_path, capsys):
+    assert vae.main(["--data", dataset_dir, "--out", str(tmp_path / "none"), "--resume", "--device", "cpu"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_vae_trains_under_torchrun_with_two_gloo_processes(dataset_dir, tmp_path):
+    out = str(tmp_path / "ddp")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+               "-m", "app.train.vae", "--data", dataset_dir, "--out", out, "--config", "tiny", "--steps", "4",
+               "--batch", "2", "--device", "cpu", "--threads", "1", "--log-every", "1", "--val-items", "1",
+               "--scale-items", "2"]
+    environment = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    checkpoint = torch.load(os.path.join(out, CHECKPOINT_NAME), weights_only=False)
+    assert checkpoint["step"] == 4
+    assert os.path.isfile(os.path.join(out, "vae.safetensors"))
+    assert [record["step"] for record in read_log(out) if "loss" in record] == [1, 2, 3, 4]  # rank 0 only
