@@ -31,7 +31,7 @@ class BatchSettings:
     format: str = "mp4"                    # mp4 | gif | webm
     model_path: str | None = None          # motion model weights; None: models/motion_model.safetensors
     use_model: bool = True                 # False: always the brush
-    steps: int = 50                        # sampler steps (model only)
+    steps: int = 25                        # sampler steps (model only)
     guidance: float = 1.75
     seed: int = 0
     device: str = "auto"                   # auto | cpu | cuda

@@ -20,6 +20,7 @@ RESOURCES_DIR = ROOT_DIR / "resources"
 EXAMPLES_DIR = RESOURCES_DIR / "examples"
 MODELS_DIR = ROOT_DIR / "models"
 RENDERER_WEIGHTS = MODELS_DIR / "renderer.safetensors"
+MOTION_MODEL_WEIGHTS = MODELS_DIR / "motion_model.safetensors"
 DEFAULT_EXAMPLE = "willow"
 
 
@@ -66,7 +67,12 @@ def render_to_file(image: np.ndarray, motion: Motion, out_path: str, settings=No
 
 
 def run_demo(out_dir: str = "out"):
-    """Animate the bundled example into out_dir; yields one line per step for the console."""
+    """Animate the bundled example into out_dir; yields one line per step for the console.
+
+    With the shipped motion model the photo's motion is predicted (DDIM, default steps, seed 0);
+    the motion extracted from the example's own loop is rendered beside it for comparison.
+    Without a model, only the extracted motion is rendered.
+    """
     import time
 
     from app.render.export import export_frames, read_frame_count, seam_error
@@ -74,16 +80,26 @@ def run_demo(out_dir: str = "out"):
 
     photo_path, motion_path = example_paths()
     image = load_photo(str(photo_path))
-    motion = load_motion(str(motion_path))
     os.makedirs(out_dir, exist_ok=True)
-    yield (f"Example '{DEFAULT_EXAMPLE}': photo {image.shape[1]}x{image.shape[0]}, motion {motion.num_bands} "
-           f"bands at {motion.width}x{motion.height}, {motion.num_frames} frames at {motion.fps:g} fps.")
-    settings = RenderSettings(renderer="splat", device="auto")
-    began = time.perf_counter()
-    frames = list(render_loop(image, motion, settings))  # 150 frames of the photo's size
-    render_seconds = time.perf_counter() - began
-    video_path = export_frames(os.path.join(out_dir, f"{DEFAULT_EXAMPLE}-loop.mp4"), frames, motion.fps)
-    seam = seam_error(frames)
-    yield (f"Wrote {video_path}: {read_frame_count(video_path)} frames rendered by softmax splatting in "
-           f"{render_seconds:.1f} s ({len(frames) / render_seconds:.0f} frames/s); loop seam "
-           f"{seam['seam']:.2f} against a median frame step of {seam['median_step']:.2f} (ratio {seam['ratio']:.2f}).")
+    motions = [("loop", load_motion(str(motion_path)), "the motion extracted from its source loop")]
+    yield f"Example '{DEFAULT_EXAMPLE}': photo {image.shape[1]}x{image.shape[0]}."
+    if MOTION_MODEL_WEIGHTS.is_file():
+        from app.diffusion.predict import DEFAULT_STEPS, predict_motion
+        from app.diffusion.weights import load_motion_model
+        from app.render.frames import resolve_device
+
+        device = resolve_device("auto")
+        began = time.perf_counter()
+        predicted = predict_motion(image, load_motion_model(MOTION_MODEL_WEIGHTS, device), device=device, seed=0)
+        yield (f"Predicted its motion with {MOTION_MODEL_WEIGHTS.name} ({DEFAULT_STEPS} DDIM steps, "
+               f"{device}) in {time.perf_counter() - began:.1f} s.")
+        motions.insert(0, ("predicted", predicted, "the motion the model predicted"))
+    for label, motion, what in motions:
+        began = time.perf_counter()
+        frames = list(render_loop(image, motion, RenderSettings(renderer="splat", device="auto")))
+        seconds = time.perf_counter() - began
+        video_path = export_frames(os.path.join(out_dir, f"{DEFAULT_EXAMPLE}-{label}.mp4"), frames, motion.fps)
+        seam = seam_error(frames)
+        yield (f"Wrote {video_path} ({what}): {read_frame_count(video_path)} frames rendered by softmax "
+               f"splatting at {len(frames) / seconds:.0f} frames/s; loop seam {seam['seam']:.2f} against a "
+               f"median frame step of {seam['median_step']:.2f} (ratio {seam['ratio']:.2f}).")

@@ -31,7 +31,7 @@ class GenerateSettings:
     """What the Generate panel asks for."""
 
     seed: int = 0
-    steps: int = 50
+    steps: int = 25
     guidance: float = 1.75
     loop: bool = True
     brush_amplitude_px: float = 4.0
@@ -92,7 +92,7 @@ class GeneratePanel(QWidget):
         self.seed_spin.setRange(0, 2**31 - 1)
         self.steps_spin = QSpinBox(self)
         self.steps_spin.setRange(1, 1000)
-        self.steps_spin.setValue(50)
+        self.steps_spin.setValue(25)
         self.guidance_spin = QDoubleSpinBox(self)
         self.guidance_spin.setRange(0.0, 10.0)
         self.guidance_spin.setSingleStep(0.25)
