@@ -26,6 +26,8 @@ import json
 import os
 import sys
 
+from app.arguments import parse_size
+
 
 RENDERING_VERBS = {"demo", "render", "poke", "selftest", "batch", "predict", "animate"}
 
@@ -41,20 +43,6 @@ def leave_one_core_free() -> None:
 
 class UserError(Exception):
     """A problem the user can fix; printed as one sentence, no traceback."""
-
-
-def parse_size(text: str):
-    """'256x160' -> (256, 160) as (width, height)."""
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a size like 256x160.") from None
-    if width < 8 or height < 8:
-        raise argparse.ArgumentTypeError(f"Size {text} is too small (at least 8x8).")
-    return width, height
-
-
-# --- verbs ---------------------------------------------------------------------------------------
 
 
 def run_extract(args) -> int:

@@ -30,6 +30,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from app.arguments import parse_size
 from app.render.net import DEFAULT_CONFIG, LearnedRenderer, save_renderer
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -92,16 +93,6 @@ def learning_rate(step: int, peak: float, warmup_steps: int, progress: float) ->
 
 
 # --- command line --------------------------------------------------------------------------------
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a size like 128x80.") from None
-    if width < 8 or height < 8:
-        raise argparse.ArgumentTypeError(f"Size {text} is too small (at least 8x8).")
-    return width, height
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,6 +34,7 @@ from collections import deque
 import numpy as np
 import torch
 
+from app.arguments import parse_size
 from app.train import common
 
 WEIGHTS_NAME = "vae.safetensors"
@@ -44,17 +45,6 @@ CONFIGS = {
     "small": {"channels": (8, 16, 32, 64), "downsample_factor": 8, "blocks_per_level": 1},
     "default": {"channels": (16, 32, 64, 128), "downsample_factor": 8, "blocks_per_level": 1},
 }
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'64x48' -> (64, 48) as (width, height)."""
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a size like 128x80.") from None
-    if width < 8 or height < 8:
-        raise argparse.ArgumentTypeError(f"Size {text} is too small (at least 8x8).")
-    return width, height
 
 
 def build_parser() -> argparse.ArgumentParser:
