@@ -2,7 +2,7 @@
 
 Both tools paint a soft (h, w) float32 mask in [0, 1] on the preview grid, one stroke at a time:
 a stroke is stamped into its own mask (stamp_disc), and when the mouse is released the studio turns
-it into an edit (main_window.apply_stroke):
+it into an edit (Document.apply_stroke, through strokes.py):
 
     motion brush   base motion += brush_motion(stroke, settings)   (erase: base *= 1 - stroke)
     freeze         freeze mask = max(freeze, stroke)                (erase: freeze *= 1 - stroke)

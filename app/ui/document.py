@@ -159,6 +159,37 @@ class Document(QObject):
         self._display = None
         self.motion_changed.emit()
 
+    def apply_stroke(self, stroke: np.ndarray, tool: str, erase: bool = False, brush_settings=None) -> str | None:
+        """Turn a painted (h, w) stroke into an edit of the motion or the masks (see app/ui/brush.py).
+
+        tool "brush" adds brush_motion(stroke, brush_settings) to the base motion (erase: scales it by
+        1 - stroke); "freeze" grows the freeze mask (erase: shrinks it). Returns the edit's name, or None
+        when there is nothing to paint on; the brush's ValueError leaves the document unchanged."""
+        if self.motion is None or not np.any(stroke):
+            return None
+        stroke = np.asarray(stroke, np.float32)
+        base, brush_mask, freeze_mask = self.motion, self.brush_mask, self.freeze_mask
+        if tool == "brush" and erase:
+            base = mask_motion(base, 1.0 - stroke)
+            brush_mask = None if brush_mask is None else brush_mask * (1.0 - stroke)
+            text = "Erase Motion"
+        elif tool == "brush":
+            from app.core.procedural import brush_motion
+
+            painted = brush_motion(stroke, brush_settings, base.num_bands, base.num_frames, base.fps)
+            base = Motion(base.spectrum + painted.spectrum, base.num_frames, base.fps)
+            brush_mask = stroke if brush_mask is None else np.maximum(brush_mask, stroke)
+            text = "Motion Brush"
+        elif erase:
+            freeze_mask = None if freeze_mask is None else freeze_mask * (1.0 - stroke)
+            text = "Erase Freeze"
+        else:
+            freeze_mask = stroke if freeze_mask is None else np.maximum(freeze_mask, stroke)
+            text = "Freeze"
+        self.motion = base
+        self.set_masks(brush_mask, freeze_mask)
+        return text
+
     def banded_motion(self) -> Motion | None:
         """scale_bands(frozen base, gains), without the magnitude (export applies that as its own setting)."""
         if self.motion is None:

@@ -20,7 +20,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from app.core.spectral import Motion, band_factors, crop_motion, scale_bands
-from app.ui.viewport import fields_from_factors
+from app.ui.playback import fields_from_factors
 
 
 def xt_slice(image: np.ndarray, motion: Motion, row: int, slowdown: float = 1.0, gains=None) -> np.ndarray:

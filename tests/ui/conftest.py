@@ -4,6 +4,7 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from app.ui.main_window import MainWindow
+from app.ui.viewport import CpuViewport
 
 
 @pytest.fixture(autouse=True)
@@ -35,8 +36,11 @@ def settings(tmp_path):
 
 @pytest.fixture
 def studio(qtbot, settings, tmp_path):
-    """A shown main window that generates with the motion brush (no model file) until told otherwise."""
-    window = MainWindow(settings=settings, model_path=tmp_path / "no-model.safetensors")
+    """A shown main window that generates with the motion brush (no model file) until told otherwise.
+
+    Its viewport is the CPU one on every platform (offscreen or a real display): the tests compare its
+    preview-sized frames; the OpenGL viewport has its own tests (test_gl_viewport.py)."""
+    window = MainWindow(settings=settings, model_path=tmp_path / "no-model.safetensors", viewport=CpuViewport())
     qtbot.addWidget(window)
     with qtbot.waitExposed(window):
         window.show()

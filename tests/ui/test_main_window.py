@@ -19,7 +19,7 @@ def test_opening_a_photo_shows_it_still_and_remembers_it(studio, tmp_path):
     document = studio.document
     assert document.image.shape == (96, 160, 3)
     assert not document.has_motion  # nothing moves until a motion is generated
-    assert isinstance(studio.viewport, CpuViewport)  # offscreen: the CPU fallback
+    assert isinstance(studio.viewport, CpuViewport)  # the fixture's choice (conftest.py)
     assert studio.viewport.current_frame().shape == (96, 160, 3)
     assert "meadow" in studio.windowTitle()
     assert studio.recent_files()[0].endswith("meadow.png")
