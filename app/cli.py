@@ -12,7 +12,7 @@
     python -m app batch PHOTO_DIR -o OUT_DIR [--format mp4|gif|webm]
     python -m app selftest
     python -m app info MOTION.npz
-    python -m app train renderer|vae|ldm|freq-attn --data DIR --out RUN_DIR ...
+    python -m app train renderer|vae|ldm|freq-attn|pixel --data DIR --out RUN_DIR ...
     python -m app eval render|motion --data DIR [--json]
     python -m app bench flow|render|predict|gl [--json]
 
@@ -53,7 +53,9 @@ def run_extract(args) -> int:
 
     width, height = args.size
     settings = ExtractSettings(width=width, height=height, num_frames=args.frames, stride=args.stride,
-                               num_bands=args.K, fps=args.fps, flow_method=args.flow, wrap=args.wrap)
+                               num_bands=args.K, fps=args.fps, flow_method=args.flow, wrap=args.wrap,
+                               loop_stride=args.loop_stride, denoise=not args.no_denoise,
+                               min_band_share=args.min_band_share)
     specs = []
     for spec in args.inputs:
         path = spec.split("[")[0] if not os.path.exists(spec) else spec
@@ -347,7 +349,7 @@ def run_train(args) -> int:
     from importlib import import_module
 
     modules = {"renderer": "app.train.renderer", "vae": "app.train.vae", "ldm": "app.train.ldm",
-               "freq-attn": "app.train.freq_attn"}
+               "freq-attn": "app.train.freq_attn", "pixel": "app.train.pixel"}
     return import_module(modules[args.what]).main(args.rest)
 
 
@@ -398,6 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--size", type=parse_size, default=(256, 160), help="WxH (default 256x160)")
     extract.add_argument("--frames", type=int, default=150, help="frames per window, T (default 150)")
     extract.add_argument("--stride", type=int, default=10, help="frames between start frames (default 10)")
+    extract.add_argument("--loop-stride", type=int, default=None,
+                         help="frames between start frames of seamless loops (default: --stride)")
+    extract.add_argument("--no-denoise", action="store_true",
+                         help="keep the flow-noise floor (default: subtract the power measured above band K)")
+    extract.add_argument("--min-band-share", type=float, default=0.45,
+                         help="drop windows with less of their motion energy in the K bands (flicker, noise)")
     extract.add_argument("--K", type=int, default=16, help="frequency bands kept (default 16)")
     extract.add_argument("--fps", type=float, default=30.0, help="resample videos to this rate (default 30)")
     extract.add_argument("--flow", default=None, help="optical flow method (default: the measured best)")
@@ -486,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.set_defaults(func=run_batch)
 
     train = verbs.add_parser("train", help="train a model (torchrun-ready)", add_help=False)
-    train.add_argument("what", choices=["renderer", "vae", "ldm", "freq-attn"])
+    train.add_argument("what", choices=["renderer", "vae", "ldm", "freq-attn", "pixel"])
     train.add_argument("rest", nargs=argparse.REMAINDER)
     train.set_defaults(func=run_train)
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from app.core.spectral import (
+from app.core.spectral import (  # noqa: I001
+    anchor_first_frame,
     DEFAULT_FPS, DEFAULT_NUM_BANDS, DEFAULT_NUM_FRAMES, Motion, band_frequencies,
 )
 
@@ -89,6 +90,7 @@ def brush_spectrum(mask, settings: BrushSettings = BrushSettings(), num_bands: i
         for axis in range(2):
             spectrum[k, axis] = grid.upsample_complex(coarse[k, axis])
 
+    spectrum = anchor_first_frame(spectrum, num_frames)  # frame 0 is the photo; calibrate what will play
     peak = _percentile_peak_displacement(spectrum, mask, num_frames)
     gain = mask * np.float32(settings.amplitude_px / peak) if peak > 0 else mask  # (H, W)
     spectrum *= gain[None, None]

@@ -6,6 +6,10 @@ Convention (numpy's unnormalized forward FFT over time):
 
 Displacements are in pixels of the H x W grid the spectrum lives on. F_t(p) moves the start-frame
 pixel p to p + F_t(p) at frame t. Every edit is a cheap function Motion -> Motion.
+
+Frame 0 is the photo: F_0 = 0 holds by construction. For K bands of a T-frame loop,
+F_0 = (S_0 + sum_{k>=1} w_k Re S_k) / T with w_k = 2 (1 for a Nyquist band), so every Motion
+derives its DC band from the others (anchor_first_frame): no model, brush or edit can move frame 0.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ class Motion:
             )
         if not float(self.fps) > 0:
             raise ValueError(f"fps must be positive; got {self.fps}.")
-        object.__setattr__(self, "spectrum", spectrum.astype(np.complex64, copy=False))
+        object.__setattr__(self, "spectrum", anchor_first_frame(spectrum, int(self.num_frames)))
         object.__setattr__(self, "num_frames", int(self.num_frames))
         object.__setattr__(self, "fps", float(self.fps))
 
@@ -75,6 +79,21 @@ class Motion:
     @property
     def duration_s(self) -> float:
         return self.num_frames / self.fps
+
+
+def anchor_first_frame(spectrum: np.ndarray, num_frames: int) -> np.ndarray:
+    """complex64 copy of a (K, 2, H, W) spectrum whose DC band makes F_0 = 0 exactly.
+
+    S_0 = -sum_{k>=1} w_k Re S_k (real): irfft then gives F_0 = 0, and no other frame changes
+    except by the constant the old DC band added to every frame (a drift that is not motion).
+    """
+    anchored = np.array(spectrum, dtype=np.complex64, copy=True)
+    weights = np.full(anchored.shape[0], 2.0, np.float32)
+    if num_frames % 2 == 0 and anchored.shape[0] == num_frames // 2 + 1:
+        weights[-1] = 1.0  # the Nyquist band counts once
+    weights[0] = 0.0
+    anchored[0] = -np.tensordot(weights, anchored.real, axes=(0, 0))
+    return anchored
 
 
 def band_frequencies(num_bands: int, num_frames: int, fps: float) -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 
 from app.atomic import atomic_write
 from app.core.normalize import frequency_scales
-from app.core.spectral import motion_from_texture, motion_to_texture
+from app.core.spectral import Motion, motion_to_texture
 
 INDEX_NAME = "index.json"
 SHARD_FOLDER = "shards"
@@ -47,6 +47,9 @@ class ExtractSettings:
     camera_motion_px: float = 1.0  # global translation above this ...
     camera_coherence: float = 0.7  # ... shared by this share of pixels means camera motion
     wrap: str = "loops"            # "loops": wrap videos named *loop*; "always"; "never"
+    loop_stride: int | None = None  # stride for videos that wrap (seamless loops); None: stride
+    denoise: bool = True           # subtract the flow-noise floor measured above band K (denoise_spectrum)
+    min_band_share: float = 0.45   # drop a window with less motion energy in the K bands: flicker or noise
 
 
 @dataclass
@@ -60,10 +63,15 @@ class ClipReport:
     windows_kept: int = 0
     dropped_camera: int = 0
     dropped_static: int = 0
+    dropped_noise: int = 0                # mostly flicker or flow noise (band_energy_share too low)
     wrapped: bool = False
     median_displacement_px: float = 0.0   # median over kept windows of median_p mean_t |F_t(p)|
     p95_displacement_px: float = 0.0      # median over kept windows of the 95th percentile
     band_energy_share: float = 0.0        # share of motion-texture energy kept by the K bands
+    denoised_energy_share: float = 1.0    # share of the K bands' energy left after denoising
+    noise_floor_px: float = 0.0           # median flow-noise amplitude per band, px
+    low_band_share_raw: float = 0.0       # share of band 1..K-1 power in bands 1-4, before denoising
+    low_band_share: float = 0.0           # the same after denoising
     seconds: float = 0.0
     error: str = ""
     windows: list = field(default_factory=list)
@@ -161,17 +169,65 @@ def camera_motion_score(motion_texture: np.ndarray):
     return float(shift_size[worst]), coherent_share
 
 
-def window_statistics(motion_texture: np.ndarray, num_bands: int, fps: float):
+NOISE_OVERSUBTRACTION = 2.0  # pure white noise keeps e^-2 = 14% of its in-band power (1.0: 37%)
+
+
+def denoise_spectrum(full_spectrum: np.ndarray, num_bands: int, blur_px: int = 5):
+    """Bands 1..K-1 of a full rfft (T/2+1, 2, H, W) with the flow-noise floor subtracted.
+
+    Optical-flow error and brightness flicker are close to white in time: they put the same power
+    in every temporal band, while oscillation lives in the lowest bands. The power per band above
+    K (where the kept motion has nothing) estimates that floor at each pixel and axis (box-blurred
+    over blur_px); each kept band is shrunk by the gain max(0, 1 - 2 floor / |S_k|^2) (spectral
+    subtraction with over-subtraction 2).
+    Returns (spectrum (K, 2, H, W) complex64, floor (2, H, W) power per band).
+    """
+    import cv2
+
+    upper = full_spectrum[num_bands:]
+    if len(upper) == 0:
+        return full_spectrum[:num_bands].astype(np.complex64), np.zeros(full_spectrum.shape[1:], np.float32)
+    floor = np.mean(np.abs(upper) ** 2, axis=0).astype(np.float32)  # (2, H, W)
+    floor = np.stack([cv2.blur(plane, (blur_px, blur_px)) for plane in floor])
+    kept = full_spectrum[:num_bands].copy()
+    power = np.abs(kept[1:]) ** 2
+    gain = np.clip(1.0 - NOISE_OVERSUBTRACTION * floor[None] / np.maximum(power, 1e-12), 0.0, 1.0)
+    kept[1:] *= gain
+    return kept.astype(np.complex64), floor
+
+
+def band_power_shares(spectrum: np.ndarray) -> np.ndarray:
+    """(K,) share of the motion power (bands 1..K-1) in each band; band 0 (the anchor) gets 0."""
+    power = np.square(np.abs(spectrum)).sum(axis=(1, 2, 3))
+    power[0] = 0.0
+    total = power.sum()
+    return power / total if total > 0 else power
+
+
+def window_statistics(motion_texture: np.ndarray, num_bands: int, fps: float, denoise: bool = True):
     """Spectrum and statistics of one window's motion texture (T, 2, H, W)."""
-    motion = motion_from_texture(motion_texture, num_bands=num_bands, fps=fps)
-    reconstruction = motion_to_texture(motion)
+    num_frames = motion_texture.shape[0]
+    full = np.fft.rfft(motion_texture, axis=0)  # (T/2+1, 2, H, W)
+    raw = Motion(full[:num_bands].astype(np.complex64), num_frames, fps)
+    if denoise:
+        spectrum, floor = denoise_spectrum(full, num_bands)
+        motion = Motion(spectrum, num_frames, fps)
+    else:
+        motion, floor = raw, np.zeros((2,) + motion_texture.shape[2:], np.float32)
     total_energy = float(np.square(motion_texture).sum())
-    kept_energy = float(np.square(reconstruction).sum())
-    mean_magnitude = np.linalg.norm(motion_texture, axis=1).mean(axis=0)  # (H, W): W(p) of the paper
+    kept_energy = float(np.square(motion_to_texture(raw)).sum())
+    denoised_energy = float(np.square(motion_to_texture(motion)).sum())
+    mean_magnitude = np.linalg.norm(motion_to_texture(motion), axis=1).mean(axis=0)  # (H, W): W(p) of the paper
+    shares_raw, shares = band_power_shares(raw.spectrum), band_power_shares(motion.spectrum)
     return motion, {
         "median_displacement_px": float(np.median(mean_magnitude)),
         "p95_displacement_px": float(np.percentile(mean_magnitude, 95)),
         "band_energy_share": kept_energy / total_energy if total_energy > 0 else 1.0,
+        "denoised_energy_share": denoised_energy / kept_energy if kept_energy > 0 else 1.0,
+        # amplitude of the noise floor per band, in px of displacement (2 |S| / T)
+        "noise_floor_px": float(2.0 * np.sqrt(np.median(floor)) / num_frames),
+        "low_band_share_raw": float(shares_raw[1:5].sum()),
+        "low_band_share": float(shares[1:5].sum()),
     }
 
 
@@ -200,7 +256,8 @@ def extract_clip(spec: str, out_dir: str, settings: ExtractSettings, progress=No
     report.frames = len(frames)
     wrap = may_wrap(path, settings.wrap) and len(frames) >= settings.num_frames // 2
     report.wrapped = wrap
-    starts = window_starts(len(frames), settings.num_frames, settings.stride, wrap)
+    stride = settings.loop_stride if wrap and settings.loop_stride else settings.stride
+    starts = window_starts(len(frames), settings.num_frames, stride, wrap)
     report.windows_total = len(starts)
     if not starts:
         report.error = (f"The video has {len(frames)} frames at {settings.fps:g} fps, fewer than the "
@@ -214,10 +271,13 @@ def extract_clip(spec: str, out_dir: str, settings: ExtractSettings, progress=No
         flows = flow_from_start(window, method=settings.flow_method or DEFAULT_METHOD)  # (T-1, 2, H, W)
         motion_texture = np.concatenate([np.zeros_like(flows[:1]), flows], axis=0)  # (T, 2, H, W)
         shift, coherence = camera_motion_score(motion_texture)
-        motion, stats = window_statistics(motion_texture, settings.num_bands, settings.fps)
+        motion, stats = window_statistics(motion_texture, settings.num_bands, settings.fps, settings.denoise)
         stats.update(start_frame=int(first), camera_shift_px=shift, camera_coherence=coherence)
         if shift > settings.camera_motion_px and coherence > settings.camera_coherence:
             report.dropped_camera += 1
+            stats["kept"] = False
+        elif stats["band_energy_share"] < settings.min_band_share:
+            report.dropped_noise += 1
             stats["kept"] = False
         elif stats["p95_displacement_px"] < settings.min_motion_px:
             report.dropped_static += 1
@@ -236,6 +296,8 @@ def extract_clip(spec: str, out_dir: str, settings: ExtractSettings, progress=No
         report.median_displacement_px = float(np.median([w["median_displacement_px"] for w in kept]))
         report.p95_displacement_px = float(np.median([w["p95_displacement_px"] for w in kept]))
         report.band_energy_share = float(np.median([w["band_energy_share"] for w in kept]))
+        for key in ("noise_floor_px", "low_band_share_raw", "low_band_share", "denoised_energy_share"):
+            setattr(report, key, float(np.median([w[key] for w in kept])))
     report.seconds = time.perf_counter() - began
 
     shard_dir = os.path.join(out_dir, SHARD_FOLDER)
@@ -312,7 +374,7 @@ def extract_dataset(specs, out_dir: str, settings: ExtractSettings = ExtractSett
 
 def write_index(out_dir: str, reports: list[ClipReport], settings: ExtractSettings) -> dict:
     """index.json: every kept window (shard, row, split), per-clip report, normalization scales."""
-    entries, spectra = [], []
+    entries, spectra = [], {}
     for report in reports:
         shard_path = os.path.join(out_dir, SHARD_FOLDER, report.name + ".npz")
         if report.windows_kept == 0 or not os.path.isfile(shard_path):
@@ -321,12 +383,12 @@ def write_index(out_dir: str, reports: list[ClipReport], settings: ExtractSettin
         kept = [w for w in report.windows if w["kept"]]
         with np.load(shard_path) as shard:
             if split == "train":
-                spectra.extend(shard["spectra"])
+                spectra[report.name] = shard["spectra"]
         for row, window in enumerate(kept):
             entries.append({"shard": f"{SHARD_FOLDER}/{report.name}.npz", "row": row, "clip": report.name,
                             "split": split, "start_frame": window["start_frame"]})
     # Scales come from the training split only, so validation never leaks into the model.
-    scales = frequency_scales(spectra) if spectra else np.ones(settings.num_bands, np.float32)
+    scales = clip_balanced_scales(spectra) if spectra else np.ones(settings.num_bands, np.float32)
     index = {
         "format": 1,
         "settings": asdict(settings),
@@ -338,6 +400,30 @@ def write_index(out_dir: str, reports: list[ClipReport], settings: ExtractSettin
     atomic_write(os.path.join(out_dir, INDEX_NAME),
                         lambda file: file.write(json.dumps(index, indent=1).encode("utf-8")))
     return index
+
+
+def clip_balanced_scales(spectra_by_clip: dict, samples_per_clip: int = 200_000, seed: int = 0) -> np.ndarray:
+    """(K,) per-band 95th-percentile scales in which every clip counts the same.
+
+    A plain percentile over all pixels lets the clip with the most windows (and the noisiest
+    flow) set every band's scale; here each clip contributes the same number of sampled
+    magnitudes per band, whatever its window count.
+    """
+    rng = np.random.default_rng(seed)
+    samples = []
+    for spectra in spectra_by_clip.values():
+        magnitudes = np.abs(spectra).transpose(1, 0, 2, 3, 4).reshape(spectra.shape[1], -1)  # (K, N*2*H*W)
+        picks = rng.integers(0, magnitudes.shape[1], samples_per_clip)
+        samples.append(magnitudes[:, picks])
+    return frequency_scales(np.concatenate(samples, axis=1)[None, :, None, None, :])
+
+
+def clip_weights(windows: list) -> np.ndarray:
+    """Sampling weight per window: 1 / (windows of its clip), so one clip cannot dominate training."""
+    counts: dict = {}
+    for window in windows:
+        counts[window["clip"]] = counts.get(window["clip"], 0) + 1
+    return np.array([1.0 / counts[w["clip"]] for w in windows], np.float64)
 
 
 def load_index(dataset_dir: str) -> dict:

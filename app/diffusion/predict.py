@@ -1,11 +1,13 @@
 """One photo -> a Motion: the whole diffusion pipeline (CFG, optional loop guidance, VAE, denormalize).
 
 API
-    predict_motion(image uint8 (H, W, 3), model: MotionModel, num_steps=50, guidance=1.75, loop=False,
+    predict_motion(image uint8 (H, W, 3), model: MotionModel | PixelMotionModel, num_steps=25, guidance=1.75, loop=False,
                    seed=0, device="cpu", callback=None, loop_weight=200.0, recurrence=2, eta=0.0) -> Motion
         callback(step, num_steps, x, x0_pred) -> bool | None: True cancels (raises SamplingCancelled)
 
-Steps: the photo is resized to the model size (width x height, aspect not kept), all K latent slices
+A PixelMotionModel (app.diffusion.pixel) is sampled by predict_pixel_motion with the same options.
+
+Steps (latent model): the photo is resized to the model size (width x height, aspect not kept), all K latent slices
 are sampled jointly as one (K, 4, h, w) batch (the U-Net's frequency attention sees them together),
 with classifier-free guidance of weight `guidance` (paper: 1.75) and, when loop=True, motion
 self-guidance (u = loop_weight, `recurrence` self-recurrence iterations per step). The latents are
@@ -55,6 +57,12 @@ def predict_motion(image: np.ndarray, model: MotionModel, num_steps: int = DEFAU
     preview(motion): called every `preview_every` steps (and at the last) with the motion decoded
     from the current prediction of the clean latents, at the photo's size: a live preview.
     """
+    from app.diffusion.pixel import PixelMotionModel, predict_pixel_motion
+
+    if isinstance(model, PixelMotionModel):
+        return predict_pixel_motion(image, model, num_steps=num_steps, guidance=guidance, loop=loop, seed=seed,
+                                    device=device, callback=callback, loop_weight=loop_weight,
+                                    recurrence=recurrence, eta=eta, preview=preview, preview_every=preview_every)
     photo_height, photo_width = np.asarray(image).shape[:2]
     height, width, num_bands = model.height, model.width, model.num_bands
     pixels = _model_image(image, width, height)

@@ -202,9 +202,14 @@ def save_motion_model(path, model: MotionModel, training: dict | None = None) ->
     return path
 
 
-def load_motion_model(path, device="cpu") -> MotionModel:
-    """Read a bundle written by save_motion_model (a file, or a folder holding motion_model.safetensors)."""
+def load_motion_model(path, device="cpu"):
+    """Read a motion model file: a latent bundle written by save_motion_model (a file, or a folder
+    holding motion_model.safetensors), or a pixel-space model (app.diffusion.pixel), by its format."""
+    from app.diffusion.pixel import is_pixel_model_file, load_pixel_model
+
     path = _resolve(path)
+    if is_pixel_model_file(path):
+        return load_pixel_model(path, device)
     state, metadata = _read(path, FORMAT_NAME, "motion model")
     try:
         config = MotionModelConfig.from_dict(json.loads(metadata["model"]))

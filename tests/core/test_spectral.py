@@ -13,7 +13,9 @@ from app.core.spectral import (
 
 
 def random_texture(num_frames, height, width, seed):
-    return np.random.default_rng(seed).normal(size=(num_frames, 2, height, width)).astype(np.float32)
+    """Random displacements that start at the photo (F_0 = 0), as every motion texture does."""
+    texture = np.random.default_rng(seed).normal(size=(num_frames, 2, height, width)).astype(np.float32)
+    return texture - texture[:1]
 
 
 def band_limited_texture(num_frames, height, width, num_bands, seed):
@@ -25,7 +27,7 @@ def band_limited_texture(num_frames, height, width, num_bands, seed):
         amplitude = rng.normal(size=(1, 2, height, width))
         phase = rng.uniform(0, 2 * np.pi, size=(1, 2, height, width))
         texture += amplitude * np.cos(2 * np.pi * k * t / num_frames + phase)
-    return texture.astype(np.float32)
+    return (texture - texture[:1]).astype(np.float32)
 
 
 @settings(max_examples=25, deadline=None)
@@ -49,14 +51,37 @@ def test_truncating_to_16_bands_drops_only_high_frequency_energy():
     texture = band_limited_texture(150, 4, 5, 16, 1) + 0.1 * random_texture(150, 4, 5, 2)
     motion = motion_from_texture(texture, num_bands=16)
     residual = motion_to_texture(motion) - texture
+    residual -= residual.mean(axis=0)  # re-anchoring frame 0 shifts every frame by one constant
     # The lost part is the high-band share of the noise: at most the noise itself.
     assert np.sqrt(np.mean(residual ** 2)) <= 0.1 * 1.01
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), num_bands=st.integers(2, 16), num_frames=st.sampled_from([30, 31, 150]))
+def test_any_spectrum_makes_a_motion_whose_frame_0_is_the_photo(seed, num_bands, num_frames):
+    rng = np.random.default_rng(seed)
+    spectrum = (rng.normal(size=(num_bands, 2, 3, 4)) + 1j * rng.normal(size=(num_bands, 2, 3, 4))) * 50
+    texture = motion_to_texture(Motion(spectrum.astype(np.complex64), num_frames))
+    assert np.abs(texture[0]).max() < 1e-3
+    # only the constant the old DC band added changes: every frame-to-frame step is kept
+    full = np.zeros((num_frames // 2 + 1, 2, 3, 4), np.complex128)
+    full[:num_bands] = spectrum
+    original = np.fft.irfft(full, n=num_frames, axis=0)
+    np.testing.assert_allclose(np.diff(texture, axis=0), np.diff(original, axis=0), atol=1e-3)
+
+
+def test_edits_keep_frame_0_at_the_photo():
+    motion = motion_from_texture(random_texture(150, 3, 4, 7))
+    for edited in (scale_bands(motion, np.linspace(0, 3, 16)), magnify(motion, 2.5),
+                   resize_motion(motion, 6, 9), flip_horizontal(motion)):
+        assert np.abs(motion_to_texture(edited)[0]).max() < 1e-3
 
 
 def test_spectrum_matches_numpy_rfft_convention():
     texture = random_texture(150, 2, 3, 0)
     motion = motion_from_texture(texture)
-    np.testing.assert_allclose(motion.spectrum, np.fft.rfft(texture, axis=0)[:16], rtol=1e-5, atol=1e-4)
+    # bands 1..15 are numpy's rfft; band 0 is derived so that frame 0 stays the photo
+    np.testing.assert_allclose(motion.spectrum[1:], np.fft.rfft(texture, axis=0)[1:16], rtol=1e-5, atol=1e-4)
     assert motion.spectrum.dtype == np.complex64 and motion.spectrum.shape == (16, 2, 2, 3)
 
 
@@ -91,7 +116,7 @@ def test_scale_bands_and_magnify():
     gains = np.zeros(16)
     gains[3] = 2.0
     scaled = scale_bands(motion, gains)
-    assert np.all(scaled.spectrum[[0, 1, 2, 4]] == 0)
+    assert np.all(scaled.spectrum[[1, 2, 4]] == 0)
     np.testing.assert_allclose(scaled.spectrum[3], 2 * motion.spectrum[3])
     np.testing.assert_allclose(motion_to_texture(magnify(motion, 0.5)), 0.5 * motion_to_texture(motion), atol=1e-5)
     with pytest.raises(ValueError):

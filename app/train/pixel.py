@@ -1,0 +1,245 @@
+"""Train the pixel-space motion prior (app/diffusion/pixel.py), readable top to bottom.
+
+    python -m app train pixel --data DATASET_DIR --out RUN_DIR [--size 80x48] [--width-config small|default]
+        [--steps N] [--batch B] [--lr LR] [--device auto|cpu|cuda] [--resume] [--time-limit SECONDS]
+    torchrun --nproc_per_node 8 -m app.train.pixel ...   (data-parallel)
+
+Data. Every training window (and its mirror image: photo flipped, x displacement negated) is
+prepared once and kept in memory: the photo at twice the model grid, and bands 1..K-1 of its
+spectrum resized to the model grid (displacements scale with it) and frequency-normalized with
+the dataset's per-band scales. Windows are drawn with weight 1 / (windows of their clip), so a clip
+with many windows (a long video, a loop taken at a small stride) cannot dominate.
+
+Training. t uniform over the schedule's steps, v-prediction MSE, the photo dropped with p = 0.1
+for classifier-free guidance, brightness/contrast jitter on the photo, AdamW with warm-up and
+cosine decay, EMA of the weights, checkpoints every --save-every steps (--resume continues).
+Validation: v-MSE on validation windows at fixed steps and noise, logged every --val-every steps.
+
+Writes RUN_DIR/motion_model.safetensors (EMA weights, scales, config, training record), log.jsonl,
+checkpoint.pt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import deque
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from app.arguments import parse_size
+from app.train import common
+
+WEIGHTS_NAME = "motion_model.safetensors"
+CONDITION_DROPOUT = 0.1
+WIDTHS = {"tiny": (16, 32), "small": (32, 64, 128), "default": (48, 96, 192)}
+
+
+def prepare_windows(dataset, config, flip: bool = True):
+    """(photos uint8 (N, V, 3, 2h, 2w), motions float32 (N, V, 4 (K-1), h, w)) for V views per window."""
+    import cv2
+
+    from app.core.spectral import flip_horizontal, resize_motion
+    from app.diffusion.pixel import spectrum_to_stacked
+
+    image_width, image_height = config.image_size
+    photos, motions = [], []
+    for index in range(len(dataset)):
+        image, motion = dataset.raw(index)
+        views = [(image, motion)] + ([(image[:, ::-1], flip_horizontal(motion))] if flip else [])
+        view_photos, view_motions = [], []
+        for view_image, view_motion in views:
+            photo = cv2.resize(np.ascontiguousarray(view_image), (image_width, image_height),
+                               interpolation=cv2.INTER_AREA)
+            small = resize_motion(view_motion, config.height, config.width)
+            view_photos.append(photo.transpose(2, 0, 1))
+            view_motions.append(spectrum_to_stacked(small.spectrum, dataset.scales))
+        photos.append(np.stack(view_photos))
+        motions.append(np.stack(view_motions))
+    return torch.from_numpy(np.stack(photos)), torch.from_numpy(np.stack(motions))
+
+
+def jitter(photos: torch.Tensor, generator: torch.Generator, strength: float = 0.15) -> torch.Tensor:
+    """Random brightness and contrast per photo (N, 3, H, W) in [0, 1]."""
+    count = photos.shape[0]
+    brightness = 1 + (torch.rand(count, 1, 1, 1, generator=generator) * 2 - 1) * strength
+    contrast = 1 + (torch.rand(count, 1, 1, 1, generator=generator) * 2 - 1) * strength
+    mean = photos.mean(dim=(1, 2, 3), keepdim=True)
+    return ((photos * brightness - mean) * contrast + mean).clamp(0, 1)
+
+
+def diffusion_loss(net, motions, photos, alphas_cumprod, generator, dropout: float = CONDITION_DROPOUT):
+    """v-prediction MSE of a batch: motions (B, C, h, w), photos (B, 3, 2h, 2w) in [0, 1]."""
+    from app.diffusion.pixel import v_target
+    from app.diffusion.schedule import add_noise, alpha_bar_at
+
+    rows = motions.shape[0]
+    t = torch.randint(0, len(alphas_cumprod), (rows,), generator=generator).to(motions.device)
+    drop = (torch.rand(rows, generator=generator) < dropout).to(motions.device)
+    noise = torch.randn(motions.shape, generator=generator).to(motions.device)
+    noisy = add_noise(motions, noise, t, alphas_cumprod)
+    alpha = alpha_bar_at(alphas_cumprod, t, motions)
+    with common.autocast(motions.device):
+        v = net(noisy, t, photos, drop_image=drop)
+    return F.mse_loss(v.float(), v_target(motions, noise, alpha))
+
+
+@torch.no_grad()
+def validation_loss(net, photos, motions, alphas_cumprod, seed: int = 0,
+                    timesteps=(50, 200, 350, 500, 650, 800, 950)) -> float | None:
+    """v-MSE on validation windows (first view), conditioned, at fixed t and fixed noise."""
+    from app.diffusion.pixel import v_target
+    from app.diffusion.schedule import add_noise, alpha_bar_at
+
+    if photos is None or len(photos) == 0:
+        return None
+    net.eval()
+    device = next(net.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    x0 = motions[:, 0].to(device)
+    image = photos[:, 0].to(device).float() / 255.0
+    total = 0.0
+    for step in timesteps:
+        t = torch.full((len(x0),), min(step, len(alphas_cumprod) - 1), device=device)
+        noise = torch.randn(x0.shape, generator=generator).to(device)
+        noisy = add_noise(x0, noise, t, alphas_cumprod)
+        v = net(noisy, t, image)
+        total += float(F.mse_loss(v.float(), v_target(x0, noise, alpha_bar_at(alphas_cumprod, t, x0))))
+    net.train()
+    return total / len(timesteps)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app train pixel",
+                                     description="Train the pixel-space motion prior.")
+    parser.add_argument("--data", required=True, help="dataset folder (python -m app extract ...)")
+    parser.add_argument("--out", required=True, help="run folder: log, checkpoint, motion_model.safetensors")
+    parser.add_argument("--size", type=parse_size, default=(80, 48), help="model grid WxH (default 80x48)")
+    parser.add_argument("--widths", default="default", choices=sorted(WIDTHS), help="network widths (default default)")
+    parser.add_argument("--schedule", default="cosine", choices=["cosine", "linear", "scaled_linear"])
+    parser.add_argument("--no-flip", action="store_true", help="no mirrored copies of the windows")
+    parser.add_argument("--no-clip-balance", action="store_true", help="draw windows uniformly, not per clip")
+    parser.add_argument("--val-every", type=int, default=500, help="validation v-MSE every N steps (default 500)")
+    common.add_common_arguments(parser, steps=100000, batch=16, lr=5e-4, ema_decay=0.999)
+    return parser
+
+
+def main(argv=None) -> int:
+    from app.data.dataset import SpectralDataset
+    from app.data.extract import clip_weights
+    from app.diffusion.pixel import PixelModelConfig, PixelMotionModel, PixelMotionNet, save_pixel_model
+    from app.diffusion.schedule import NoiseSchedule
+
+    args = build_parser().parse_args(argv)
+    command = common.command_line("python -m app train pixel", argv)
+    try:
+        runtime = common.setup_runtime(args.device, args.seed, args.threads)
+        dataset = SpectralDataset(args.data, "train", augment=False)
+        validation = SpectralDataset(args.data, "val", augment=False)
+        if len(dataset) == 0:
+            raise ValueError(f"The dataset '{args.data}' has no training windows.")
+        settings = dataset.index["settings"]
+        width, height = args.size
+        config = PixelModelConfig(width=width, height=height, num_bands=len(dataset.scales),
+                                  num_frames=int(settings["num_frames"]), fps=float(settings["fps"]),
+                                  channels=WIDTHS[args.widths], schedule=args.schedule)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    device = runtime.device
+    log = common.RunLog(args.out, runtime.is_main)
+    alphas_cumprod = NoiseSchedule(config.schedule, config.num_train_steps).alphas_cumprod().to(device)
+
+    log.say(f"Preparing {len(dataset)} training and {len(validation)} validation windows at {width}x{height}.")
+    photos, motions = prepare_windows(dataset, config, flip=not args.no_flip)
+    val_photos, val_motions = prepare_windows(validation, config, flip=False) if len(validation) else (None, None)
+    weights = torch.ones(len(dataset), dtype=torch.float64) if args.no_clip_balance else \
+        torch.from_numpy(clip_weights(dataset.windows))
+
+    net = PixelMotionNet(config).to(device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.0)
+    ema = common.EMA(net, args.ema_decay)
+    step = 0
+    checkpoint_path = os.path.join(args.out, common.CHECKPOINT_NAME)
+    if args.resume and os.path.isfile(checkpoint_path):
+        try:
+            checkpoint = common.load_checkpoint(checkpoint_path, device)
+            net.load_state_dict(checkpoint["model"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            ema.load_state_dict(checkpoint["ema"])
+            step = int(checkpoint["step"])
+        except (ValueError, KeyError, RuntimeError) as error:
+            print(f"error: the checkpoint '{checkpoint_path}' does not fit this run ({error}).", file=sys.stderr)
+            return 2
+    model = common.wrap_ddp(net, runtime)
+    generator = torch.Generator().manual_seed(args.seed * 1000 + runtime.rank + step)
+    warmup = common.warmup_steps(args)
+    parameters = sum(p.numel() for p in net.parameters())
+    log.say(f"pixel prior ({args.widths}): {parameters:,} parameters, {len(dataset)} windows from "
+            f"{len(set(w['clip'] for w in dataset.windows))} clips, grid {width}x{height}, batch {args.batch}, "
+            f"device {device}, steps {step} -> {args.steps}")
+
+    def save():
+        common.save_checkpoint(checkpoint_path, {
+            "model": net.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+            "step": step, "config": config.to_dict(), "args": vars(args)})
+
+    model.train()
+    clock = common.Clock(runtime, args.time_limit)
+    recent = deque(maxlen=200)
+    views = photos.shape[1]
+    best_val = None
+    while True:
+        elapsed = clock.elapsed()
+        if step >= args.steps or clock.out_of_time(elapsed):
+            break
+        lr = common.learning_rate(step, args.lr, warmup, clock.progress(step, args.steps, elapsed))
+        common.set_learning_rate(optimizer, lr)
+
+        rows = torch.multinomial(weights, args.batch, replacement=True, generator=generator)
+        view = torch.randint(0, views, (args.batch,), generator=generator)
+        batch_photos = jitter(photos[rows, view].float() / 255.0, generator).to(device)  # (B, 3, 2h, 2w)
+        batch_motions = motions[rows, view].to(device)  # (B, 4 (K-1), h, w)
+        loss = diffusion_loss(model, batch_motions, batch_photos, alphas_cumprod, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        optimizer.step()
+        ema.update(net)
+        step += 1
+        recent.append(float(loss.detach()))
+
+        if step % args.log_every == 0 or step == 1:
+            log.write(common.round_floats({"step": step, "loss": float(np.mean(recent)), "lr": lr, "seconds": elapsed}))
+        if runtime.is_main and step % args.val_every == 0 and val_photos is not None:
+            val = validation_loss(net, val_photos, val_motions, alphas_cumprod)
+            log.write(common.round_floats({"step": step, "val_v_mse": val}))
+        if runtime.is_main and step % args.save_every == 0:
+            save()
+    if step < args.steps:
+        log.say(f"Time limit of {args.time_limit:g} s reached at step {step}.")
+
+    seconds = clock.elapsed()
+    if runtime.is_main:
+        save()
+        ema.copy_to(net)
+        best_val = validation_loss(net, val_photos, val_motions, alphas_cumprod)
+        training = {"stage": "pixel", "command": command, "steps": step, "batch": args.batch * runtime.world_size,
+                    "lr": args.lr, "ema_decay": args.ema_decay, "widths": args.widths, "device": device.type,
+                    "data": os.path.basename(os.path.normpath(args.data)), "train_windows": len(dataset),
+                    "clip_balance": not args.no_clip_balance, "flip": not args.no_flip,
+                    "final_loss_last200": round(float(np.mean(recent)), 6) if recent else None,
+                    "val_v_mse": None if best_val is None else round(best_val, 6), "seconds": round(seconds, 1)}
+        path = save_pixel_model(os.path.join(args.out, WEIGHTS_NAME),
+                                PixelMotionModel(net, dataset.scales, config, training))
+        log.write({"step": step, "event": "done", "val_v_mse": training["val_v_mse"]})
+        log.say(f"Wrote {path} after {step} steps (EMA weights; validation v-MSE {training['val_v_mse']}).")
+    common.cleanup(runtime)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
