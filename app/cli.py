@@ -7,6 +7,7 @@
     python -m app render IMAGE MOTION.npz -o OUT.(mp4|gif|webm|DIR) [--renderer splat|net] [--loops N]
                          [--slowmo S] [--magnify A] [--size WxH] [--device auto|cpu|cuda]
     python -m app poke IMAGE MOTION.npz --at X,Y --pull DX,DY [--seconds 4] -o OUT.mp4
+    python -m app flow IMAGE --arrow X,Y,DX,DY ... [--anchor X,Y ...] [--mask MASK.png] -o OUT.(mp4|gif|webm|DIR)
     python -m app predict IMAGE -o MOTION.npz [--steps N] [--guidance W] [--loop] [--seed S] [--device D]
     python -m app animate IMAGE_OR_DIR -o OUT.mp4|OUT_DIR [...]
     python -m app batch PHOTO_DIR -o OUT_DIR [--format mp4|gif|webm]
@@ -29,7 +30,7 @@ import sys
 from app.arguments import parse_size
 
 
-RENDERING_VERBS = {"demo", "render", "poke", "selftest", "batch", "predict", "animate"}
+RENDERING_VERBS = {"demo", "render", "poke", "selftest", "batch", "predict", "animate", "flow"}
 
 
 def leave_one_core_free() -> None:
@@ -214,6 +215,74 @@ def run_poke(args) -> int:
         path = poke_to_file(args.image, args.motion, args.out, at=args.at, pull=args.pull, seconds=args.seconds,
                             fps=args.fps, params=params, renderer=args.renderer, progress=progress)
     except (ImageLoadError, MotionFileError, ExportError, ValueError) as error:
+        raise UserError(str(error)) from None
+    finally:
+        bar.close()
+    print(f"Wrote {path}.")
+    return 0
+
+
+def parse_numbers(count: int, example: str):
+    """An argparse type for COUNT comma-separated numbers, e.g. 'X,Y,DX,DY'."""
+
+    def parse(text: str):
+        try:
+            values = tuple(float(part) for part in text.split(","))
+        except ValueError:
+            values = ()
+        if len(values) != count:
+            raise argparse.ArgumentTypeError(f"'{text}' is not {count} numbers like {example}.")
+        return values
+
+    return parse
+
+
+def run_flow(args) -> int:
+    """Flowing water, clouds or smoke from arrows, anchors and a mask; optionally over a sway."""
+    import numpy as np
+
+    from app.core.flow_field import FlowHintError, FlowHints, flow_from_hints, save_flow
+    from app.core.spectral import MotionFileError, load_motion
+    from app.data.images import ImageLoadError, load_image
+    from app.pipeline import load_photo, render_to_file
+    from app.render.export import ExportCancelled, ExportError
+    from app.render.frames import RenderSettings, frame_count
+    from tqdm import tqdm
+
+    try:
+        image = load_photo(args.image)
+        mask = None
+        if args.mask:
+            mask = load_image(args.mask).pixels.mean(axis=2).astype(np.float32) / 255.0  # (h, w)
+        motion = load_motion(args.motion) if args.motion else None
+    except (ImageLoadError, MotionFileError) as error:
+        raise UserError(str(error)) from None
+    height, width = image.shape[:2]
+    try:
+        hints = FlowHints(width, height, arrows=args.arrow, anchors=args.anchor or [], mask=mask,
+                          speed=args.speed, num_frames=args.frames, fps=args.fps)
+        flow = flow_from_hints(hints, height, width)
+    except FlowHintError as error:
+        raise UserError(str(error)) from None
+    if args.save_flow:
+        save_flow(args.save_flow, flow)
+    settings = RenderSettings(renderer="splat", num_loops=args.loops, slowdown=args.slowmo, size=args.size,
+                              device=args.device)
+    try:
+        total = frame_count(motion, settings, flow)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    bar = tqdm(total=total, unit="frame", desc="flow")
+
+    def progress(done, count):
+        bar.n = done
+        bar.refresh()
+
+    try:
+        path = render_to_file(image, motion, args.out, settings, progress=progress, flow=flow)
+    except ExportCancelled:
+        raise UserError("Export cancelled; nothing was written.") from None
+    except (ExportError, ValueError) as error:
         raise UserError(str(error)) from None
     finally:
         bar.close()
@@ -458,6 +527,26 @@ def build_parser() -> argparse.ArgumentParser:
     poke.add_argument("--renderer", choices=["splat", "gl"], default="splat")
     poke.add_argument("-o", "--out", required=True, help="OUT.mp4, .gif, .webm or a folder for PNGs")
     poke.set_defaults(func=run_poke)
+
+    flow = verbs.add_parser("flow", help="flowing water, clouds or smoke from arrows (a seamless loop)")
+    flow.add_argument("image")
+    flow.add_argument("--arrow", type=parse_numbers(4, "120,80,40,0"), action="append", required=True,
+                      metavar="X,Y,DX,DY", help="the fluid at X,Y moves DX,DY pixels per second "
+                                                "(repeatable; write --arrow=X,Y,DX,DY when X is negative)")
+    flow.add_argument("--anchor", type=parse_numbers(2, "120,80"), action="append", metavar="X,Y",
+                      help="a point that stays still (repeatable)")
+    flow.add_argument("--mask", help="grayscale image: white where the fluid is (default: everywhere)")
+    flow.add_argument("--motion", help="a motion .npz to sway the scene as it flows")
+    flow.add_argument("--frames", type=int, default=90, help="loop length in frames without --motion (default 90)")
+    flow.add_argument("--fps", type=float, default=30.0)
+    flow.add_argument("--speed", type=float, default=1.0, help="multiplies every arrow")
+    flow.add_argument("--loops", type=int, default=1, help="how many times the loop repeats")
+    flow.add_argument("--slowmo", type=float, default=1.0, help="play the loop S times slower")
+    flow.add_argument("--size", type=parse_size, default=None, help="output WxH (default: the photo's)")
+    flow.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    flow.add_argument("--save-flow", help="also write the velocity field to this .npz")
+    flow.add_argument("-o", "--out", required=True, help="OUT.mp4, OUT.gif, OUT.webm or a folder for PNGs")
+    flow.set_defaults(func=run_flow)
 
     def add_sampling_options(verb):
         verb.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")

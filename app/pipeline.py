@@ -4,6 +4,7 @@
     load_learned_renderer(device) -> module|None (models/renderer.safetensors when shipped)
     render_to_file(image, motion, out, settings, progress, cancel) -> path
     run_demo(out_dir)                            (what `make run` does)
+    flow_example(name) -> (photo, FlowHints)     (the bundled water example)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ MODELS_DIR = ROOT_DIR / "models"
 RENDERER_WEIGHTS = MODELS_DIR / "renderer.safetensors"
 MOTION_MODEL_WEIGHTS = MODELS_DIR / "motion_model.safetensors"
 DEFAULT_EXAMPLE = "willow"
+FLOW_EXAMPLE = "fountain"
 
 
 def example_paths(name: str = DEFAULT_EXAMPLE):
@@ -32,6 +34,21 @@ def example_paths(name: str = DEFAULT_EXAMPLE):
 def bundled_examples() -> list[str]:
     """Names of the bundled examples that have both a photo and a motion."""
     return sorted(p.stem for p in EXAMPLES_DIR.glob("*.png") if p.with_suffix(".npz").is_file())
+
+
+def flow_example(name: str = FLOW_EXAMPLE):
+    """(photo uint8 (H, W, 3), FlowHints) of a bundled flow example: NAME.png, NAME.flow.json
+    (arrows, anchors, loop; see app/core/flow_field.py) and the fluid mask image it names."""
+    import json
+
+    from app.core.flow_field import hints_from_dict
+
+    image = load_photo(str(EXAMPLES_DIR / f"{name}.png"))
+    values = json.loads((EXAMPLES_DIR / f"{name}.flow.json").read_text())
+    mask = None
+    if values.get("mask"):
+        mask = load_photo(str(EXAMPLES_DIR / values["mask"])).mean(axis=2).astype(np.float32) / 255.0  # (H, W)
+    return image, hints_from_dict(values, mask)
 
 
 def load_photo(path: str) -> np.ndarray:
@@ -50,20 +67,22 @@ def load_learned_renderer(device="cpu", path=RENDERER_WEIGHTS):
     return load_renderer(path, device)
 
 
-def render_to_file(image: np.ndarray, motion: Motion, out_path: str, settings=None, progress=None,
-                   cancel=None, net=None) -> str:
-    """Render the loop with settings (RenderSettings) and export it by out_path's extension."""
+def render_to_file(image: np.ndarray, motion: Motion | None, out_path: str, settings=None, progress=None,
+                   cancel=None, net=None, flow=None) -> str:
+    """Render the loop (sway, and flow when given) with settings (RenderSettings) and export it by
+    out_path's extension."""
     from app.render.export import export_frames
-    from app.render.frames import RenderSettings, frame_count, render_loop, resolve_device
+    from app.render.frames import RenderSettings, frame_count, render_loop, resolve_device, scene_motion
 
     settings = settings or RenderSettings()
     if settings.renderer == "net" and net is None:
         net = load_learned_renderer(resolve_device(settings.device))
         if net is None:
             raise ValueError("No learned renderer is shipped in models/; use --renderer splat.")
-    total = frame_count(motion, settings)
-    frames = render_loop(image, motion, settings, cancel=cancel, net=net)
-    return export_frames(out_path, frames, motion.fps, progress=progress, cancel=cancel, total=total)
+    total = frame_count(motion, settings, flow)
+    frames = render_loop(image, motion, settings, cancel=cancel, net=net, flow=flow)
+    fps = scene_motion(motion, flow).fps
+    return export_frames(out_path, frames, fps, progress=progress, cancel=cancel, total=total)
 
 
 def run_demo(out_dir: str = "out"):
@@ -103,3 +122,26 @@ def run_demo(out_dir: str = "out"):
         yield (f"Wrote {video_path} ({what}): {read_frame_count(video_path)} frames rendered by softmax "
                f"splatting at {len(frames) / seconds:.0f} frames/s; loop seam {seam['seam']:.2f} against a "
                f"median frame step of {seam['median_step']:.2f} (ratio {seam['ratio']:.2f}).")
+    yield from _flow_demo(out_dir)
+
+
+def _flow_demo(out_dir: str):
+    """The bundled water example flows (no model needed): a seamless loop from its arrows and mask."""
+    import time
+
+    from app.core.flow_field import flow_from_hints
+    from app.render.export import export_frames, read_frame_count, seam_error
+    from app.render.frames import RenderSettings, render_loop
+
+    os.makedirs(out_dir, exist_ok=True)
+    image, hints = flow_example()
+    flow = flow_from_hints(hints, *image.shape[:2])
+    began = time.perf_counter()
+    frames = list(render_loop(image, None, RenderSettings(renderer="splat", device="auto"), flow=flow))
+    seconds = time.perf_counter() - began
+    video_path = export_frames(os.path.join(out_dir, f"{FLOW_EXAMPLE}-flow.mp4"), frames, flow.fps)
+    seam = seam_error(frames)
+    yield (f"Wrote {video_path} (the '{FLOW_EXAMPLE}' photo flowing along {len(hints.arrows)} arrows): "
+           f"{read_frame_count(video_path)} frames by symmetric softmax splatting at {len(frames) / seconds:.0f} "
+           f"frames/s; loop seam {seam['seam']:.2f} against a median frame step of {seam['median_step']:.2f} "
+           f"(ratio {seam['ratio']:.2f}).")

@@ -12,6 +12,15 @@ available, same code, synchronized timing):
 each one frame per call and, suffixed "-batch10", 10 frames per call. ratio = fps / fps of
 grid-sample with the same batching, same size and device, measured in the same run.
 
+The flow layer is timed end to end through the product's render_loop at 512x288 (photo in, uint8
+frames out, 8 frames per batch), against the sway-only render of the same run:
+
+    render-sway        a spectral volume (the oscillation layer) alone
+    render-flow        a velocity field from 4 arrows over a fluid mask: integration forward and
+                       backward, symmetric softmax splatting, hole filling
+    render-sway+flow   both layers at once
+    ratio = fps / fps of render-sway.
+
     python -m app.eval.bench_render                 # readable table
     python -m app.eval.bench_render --json --quick  # one JSON object per line
 """
@@ -31,7 +40,8 @@ import torch
 
 from app.render.splat import backward_warp_torch, importance_from_motion, splat, splat_frames
 
-__all__ = ["SIZES", "BATCH_SIZE", "RenderTiming", "motion_displacements", "run_render_benchmark", "main"]
+__all__ = ["SIZES", "BATCH_SIZE", "RenderTiming", "motion_displacements", "run_render_benchmark",
+           "run_flow_benchmark", "main"]
 
 SIZES = ((256, 160), (512, 288))  # (width, height)
 BATCH_SIZE = 10
@@ -127,6 +137,63 @@ def run_render_benchmark(num_frames: int = 30, repeats: int = 5, sizes=SIZES,
     return timings
 
 
+FLOW_SIZE = (512, 288)
+FLOW_REFERENCE = "render-sway"
+
+
+def _flow_scene(width: int, height: int, num_frames: int):
+    """A random photo, a swaying motion of num_frames frames, and a flow over the lower half."""
+    import numpy as np
+
+    from app.core.flow_field import FlowHints, flow_from_hints
+    from app.core.spectral import motion_from_texture
+
+    image = (np.random.default_rng(2).uniform(0, 255, (height, width, 3))).astype(np.uint8)
+    texture = motion_displacements(num_frames, height, width, "cpu").numpy()  # (T, 2, H, W)
+    motion = motion_from_texture(texture, num_bands=min(16, num_frames // 2 + 1))
+    mask = np.zeros((height, width), np.float32)
+    mask[height // 2:] = 1.0
+    arrows = [[0.1 * width, 0.6 * height, 0.1 * width, 0], [0.5 * width, 0.7 * height, 0.08 * width, 0.02 * height],
+              [0.8 * width, 0.9 * height, 0.12 * width, 0], [0.3 * width, 0.95 * height, 0.1 * width, -0.01 * height]]
+    flow = flow_from_hints(FlowHints(width, height, arrows=arrows, mask=mask, num_frames=num_frames), height, width)
+    return image, motion, flow
+
+
+def run_flow_benchmark(num_frames: int = 30, repeats: int = 3, size=FLOW_SIZE, devices=None) -> list[RenderTiming]:
+    """End-to-end render_loop speed of flow, sway+flow and sway alone at one size (paths take turns)."""
+    from app.core.flow_field import FlowField
+    from app.render.frames import RenderSettings, render_loop
+
+    if devices is None:
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    width, height = size
+    image, motion, flow = _flow_scene(width, height, num_frames)
+    flow = FlowField(flow.velocity, num_frames, flow.fps)
+    timings = []
+    for device in devices:
+        settings = RenderSettings(device=device)
+        paths = {
+            FLOW_REFERENCE: lambda: render_loop(image, motion, settings),
+            "render-flow": lambda: render_loop(image, None, settings, flow=flow),
+            "render-sway+flow": lambda: render_loop(image, motion, settings, flow=flow),
+        }
+        for render in paths.values():
+            next(iter(render()))  # warm-up
+        durations = {name: [] for name in paths}
+        for _ in range(repeats):
+            for name, render in paths.items():
+                began = time.perf_counter()
+                count = sum(1 for _ in render())
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                durations[name].append(time.perf_counter() - began)
+        reference_fps = count / statistics.median(durations[FLOW_REFERENCE])
+        for name in paths:
+            fps = count / statistics.median(durations[name])
+            timings.append(RenderTiming(name, f"{width}x{height}", device, fps, fps / reference_fps))
+    return timings
+
+
 def _print_table(timings: list[RenderTiming], num_frames: int) -> None:
     print(f"Render speed, {num_frames} frames per run, torch {torch.__version__}, "
           f"{torch.get_num_threads()} CPU threads; ratio = fps / {REFERENCE} fps (same batching).")
@@ -154,11 +221,19 @@ def main(argv=None) -> int:
         num_frames, repeats = min(num_frames, 10), min(repeats, 2)
 
     timings = run_render_benchmark(num_frames, repeats)
+    flow_timings = run_flow_benchmark(num_frames, repeats)
     if args.json:
-        for timing in timings:
+        for timing in timings + flow_timings:
             print(json.dumps(timing.as_dict()))
     else:
         _print_table(timings, num_frames)
+        print()
+        print(f"Flow layer, end-to-end render_loop, {num_frames} frames per run; "
+              f"ratio = fps / {FLOW_REFERENCE} fps (same run).")
+        print(f"{'path':<28} {'size':>8} {'device':>6} {'fps':>9} {'ms/frame':>9} {'ratio':>7}")
+        for timing in flow_timings:
+            print(f"{timing.name:<28} {timing.size:>8} {timing.device:>6} {timing.fps:>9.1f} "
+                  f"{1000 / timing.fps:>9.2f} {timing.ratio:>7.3f}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Rendering every frame of a loop: photo + motion + RenderSettings -> uint8 frames, batch by batch.
+"""Rendering every frame of a loop: photo + motion (+ flow) + RenderSettings -> uint8 frames, batch by batch.
 
 Three renderers move the photo's pixels by the displacement field of each frame:
     splat  softmax splatting with W(p) importance and hole filling (app/render/splat.py), the default.
@@ -12,6 +12,11 @@ frame t shows the band-limited Fourier series at time t * T / round(T * slowdown
 t / slowdown whenever T * slowdown is a whole number (fractional times between the motion's own
 frames are what slow motion needs). Frames run over t = 0 .. total - 1, so the frame after the last
 would be frame 0 again: the last frame flows into the first.
+
+A flow layer (app/core/flow_field.py) renders by symmetric splatting (app/render/flow.py) over the
+same P = round(T * slowdown) frames, its velocity scaled by magnify and by T / P; T is the sway's
+loop length, or, in a scene without sway, the flow's own loop length. The splat renderer blends the
+forward and backward splats in one softmax buffer; net and warp blend their two renders linearly.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.core.spectral import Motion, displacement_at, magnify, resize_motion
+from app.core.spectral import Motion, displacement_at, magnify, resize_motion, zero_motion
 
 RENDERERS = ("splat", "net", "warp")
 DEVICES = ("auto", "cpu", "cuda")
@@ -66,6 +71,15 @@ def resolve_device(name: str = "auto"):
     return torch.device(name)
 
 
+def scene_motion(motion: Motion | None, flow=None) -> Motion:
+    """The sway of a scene; a scene with only a flow gets a still one with the flow's loop timing."""
+    if motion is not None:
+        return motion
+    if flow is None:
+        raise ValueError("Nothing to animate: the scene has neither motion nor flow.")
+    return zero_motion(1, 1, num_bands=1, num_frames=flow.num_frames, fps=flow.fps)
+
+
 def frames_per_loop(motion: Motion, settings: RenderSettings) -> int:
     """round(T * slowdown): the frames one loop takes."""
     if not settings.slowdown > 0:
@@ -76,8 +90,9 @@ def frames_per_loop(motion: Motion, settings: RenderSettings) -> int:
     return count
 
 
-def frame_count(motion: Motion, settings: RenderSettings) -> int:
-    """Frames rendered in all: round(T * slowdown) * num_loops."""
+def frame_count(motion: Motion | None, settings: RenderSettings, flow=None) -> int:
+    """Frames rendered in all: round(T * slowdown) * num_loops (T of scene_motion(motion, flow))."""
+    motion = scene_motion(motion, flow)
     if int(settings.num_loops) < 1:
         raise ValueError(f"num_loops must be at least 1; got {settings.num_loops}.")
     return frames_per_loop(motion, settings) * int(settings.num_loops)
@@ -115,16 +130,18 @@ def _to_uint8(batch) -> np.ndarray:
     return (batch.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def render_loop(image: np.ndarray, motion: Motion, settings: RenderSettings | None = None,
-                progress=None, cancel=None, net=None):
+def render_loop(image: np.ndarray, motion: Motion | None, settings: RenderSettings | None = None,
+                progress=None, cancel=None, net=None, flow=None):
     """Generator of uint8 (H', W', 3) frames of the loop; settings are checked before it starts.
 
     The image is resized to settings.size, the motion to the image (displacements scale with it)
     and magnified; the splatting importance W(p) is computed once from the mean motion magnitude.
+    flow: an optional FlowField rendered with the sway (motion may then be None).
     progress(done, total) after each batch; cancel() before each batch: True ends the generator.
     For "net", the module is moved to the chosen device.
     """
     settings = settings or RenderSettings()
+    motion = scene_motion(motion, flow)
     _check_settings(settings, net)
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -135,15 +152,22 @@ def render_loop(image: np.ndarray, motion: Motion, settings: RenderSettings | No
     image = _resize_image(image, settings.size)
     height, width = image.shape[:2]
     motion = magnify(resize_motion(motion, height, width), settings.magnify)
-    slowdown = frames_per_loop(motion, settings) / motion.num_frames  # exact period
-    return _render(image, motion, settings, device, total, slowdown, progress, cancel, net)
+    period = frames_per_loop(motion, settings)
+    slowdown = period / motion.num_frames  # exact period
+    if flow is not None:
+        from app.core.flow_field import resize_flow, scale_flow
+
+        flow = scale_flow(resize_flow(flow, height, width), settings.magnify / slowdown)  # px per output frame
+    return _render(image, motion, settings, device, total, slowdown, progress, cancel, net, flow, period)
 
 
-def _render(image, motion, settings, device, total, slowdown, progress, cancel, net):
+def _render(image, motion, settings, device, total, slowdown, progress, cancel, net, flow=None, period=None):
     """The generator behind render_loop."""
     import torch
 
-    if settings.renderer == "warp":
+    if flow is not None:
+        render_batch = _flow_renderer(image, motion, flow, settings, device, period, slowdown, net)
+    elif settings.renderer == "warp":
         render_batch = _warp_renderer(image)
     else:
         from app.render.splat import importance_from_motion, mean_motion_magnitude
@@ -161,11 +185,52 @@ def _render(image, motion, settings, device, total, slowdown, progress, cancel, 
             return
         times = range(start, min(start + int(settings.batch_size), total))
         displacements = np.stack([displacement_at(motion, t, slowdown) for t in times])  # (N, 2, H, W)
-        frames = render_batch(displacements)  # uint8 (N, H, W, 3)
+        frames = render_batch(displacements) if flow is None else render_batch(displacements, times)  # uint8 (N, H, W, 3)
         done += len(times)
         if progress is not None:
             progress(done, total)
         yield from frames
+
+
+def _flow_renderer(image, motion, flow, settings, device, period, slowdown, net):
+    """Sway plus flow: displacements (N, 2, H, W) and frame numbers -> uint8 (N, H, W, 3).
+
+    The splat renderer blends the forward and backward splats of each frame in one softmax buffer;
+    net and warp render both and blend them linearly by the same shares.
+    """
+    import torch
+
+    from app.render.flow import FLOW_PHASE, FlowLoop, softmax_weights, splat_symmetric
+    from app.render.splat import importance_from_motion, mean_motion_magnitude
+
+    velocity = torch.from_numpy(flow.velocity).to(device)  # (2, H, W), pixels per output frame
+    loop = FlowLoop(velocity, period)
+    speed = flow.speed() * np.float32(slowdown)  # pixels per frame of the motion's own timing
+    importance = importance_from_motion(mean_motion_magnitude(motion) + speed, settings.alpha).to(device)
+    if settings.renderer == "splat":
+        image_tensor = torch.from_numpy(np.ascontiguousarray(image).copy()).permute(2, 0, 1)[None].float().div(255).to(device)  # (1, 3, H, W)
+        pixel_weight = softmax_weights(importance)  # (1, 1, H, W)
+    elif settings.renderer == "warp":
+        single = _warp_renderer(image)
+    else:
+        image_tensor = torch.from_numpy(np.ascontiguousarray(image).copy()).permute(2, 0, 1)[None].float().div(255).to(device)
+        single = _net_renderer(net, image_tensor, importance, device)
+
+    def render_batch(displacements, times):
+        fields = [loop.fields(t % period + FLOW_PHASE) for t in times]
+        sway = torch.from_numpy(displacements).to(device)  # (N, 2, H, W)
+        forward = sway + torch.stack([fields_t[0] for fields_t in fields])
+        backward = sway + torch.stack([fields_t[1] for fields_t in fields])
+        share = torch.tensor([fields_t[2] for fields_t in fields], device=device)  # (N,)
+        if settings.renderer == "splat":
+            with torch.inference_mode():
+                return _to_uint8(splat_symmetric(image_tensor, pixel_weight, forward, backward, share))
+        forward_frames = np.asarray(single(forward.cpu().numpy()), np.float32)  # (N, H, W, 3)
+        backward_frames = np.asarray(single(backward.cpu().numpy()), np.float32)
+        share = share.cpu().numpy().reshape(-1, 1, 1, 1)
+        return np.round(forward_frames * (1 - share) + backward_frames * share).astype(np.uint8)
+
+    return render_batch
 
 
 def _warp_renderer(image):

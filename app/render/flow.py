@@ -1,0 +1,75 @@
+"""Rendering the flow layer: a seamless loop of a photo moved along a static velocity field.
+
+Symmetric splatting (Holynski et al., CVPR 2021, Sec. 3.3): frame t of a P-frame loop splats the
+photo forward along F_t (the integration of M for t frames) with weight 1 - t/P and backward along
+G_{P-t} (the integration of -M for P - t frames) with weight t/P, both into one buffer with the
+softmax pixel weights of app/render/splat.py, then normalizes and fills holes. At t = 0 only the
+forward splat counts and F_0 = 0; at t = P only the backward one and G_0 = 0: both are the photo,
+so the frame after the last is the first.
+
+Rendered loops sample the flow half a frame off the whole steps (frame t shows flow time t + 1/2,
+FLOW_PHASE): then no frame is the untouched photo, every frame is resampled alike, and the wrap from
+the last frame to the first is one step like any other (a loop that starts on the sharp photo
+jumps in sharpness at the seam).
+
+The oscillation layer (a spectral volume) adds its displacement O_t(p) to both: the source pixel p
+lands at p + O_t(p) + F_t(p) (forward) and p + O_t(p) + G_{P-t}(p) (backward), so trees sway over a
+flowing river. Everything is torch: the same code on CPU and CUDA.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from app.core.flow_field import Trajectory, checkpoint_spacing, loop_weights
+from app.render.splat import SOFTMAX_MIN_EXPONENT, fill_holes, splat
+
+__all__ = ["FLOW_PHASE", "FlowLoop", "softmax_weights", "splat_symmetric"]
+
+FLOW_PHASE = 0.5
+
+
+class FlowLoop:
+    """Forward and backward displacements of a P-frame flow loop, for any frame t in [0, P].
+
+    velocity: torch (2, H, W), pixels per output frame, on the rendering device.
+    """
+
+    def __init__(self, velocity: torch.Tensor, period: int):
+        if int(period) < 1:
+            raise ValueError(f"A flow loop needs at least 1 frame; got {period}.")
+        self.period = int(period)
+        every = checkpoint_spacing(self.period)
+        self.forward = Trajectory(velocity, every)
+        self.backward = Trajectory(-velocity, every)
+
+    def fields(self, t: float):
+        """(F_t, G_{P-t}) torch (2, H, W) each, and the backward share t / P, for t in [0, P] (may be fractional)."""
+        if not 0 <= t <= self.period:
+            raise ValueError(f"Flow time {t} is outside the loop [0, {self.period}].")
+        _, backward_share = loop_weights(t, self.period)
+        return self.forward.at_time(t), self.backward.at_time(self.period - t), backward_share
+
+
+def softmax_weights(importance: torch.Tensor) -> torch.Tensor:
+    """exp(importance - max), the exponent clamped at SOFTMAX_MIN_EXPONENT: (1, 1, H, W)."""
+    exponent = (importance - importance.amax()).clamp(min=SOFTMAX_MIN_EXPONENT)
+    return torch.exp(exponent)
+
+
+def splat_symmetric(image: torch.Tensor, pixel_weight: torch.Tensor, forward: torch.Tensor,
+                    backward: torch.Tensor, backward_share: torch.Tensor, fill: bool = True) -> torch.Tensor:
+    """Joint softmax splat of image (1, C, H, W) along forward and backward displacements (n, 2, H, W).
+
+    pixel_weight (1, 1, H, W) are the softmax weights; backward_share (n,) the weight t/P of the
+    backward splat of each frame (1 - t/P for the forward one). Returns (n, C, H, W) float.
+    """
+    channels = image.shape[1]
+    carried = torch.cat([image * pixel_weight, pixel_weight], dim=1)  # (1, C + 1, H, W)
+    share = backward_share.to(image.dtype).view(-1, 1, 1, 1)  # (n, 1, 1, 1)
+    # splatting is linear in what is carried, so each frame's share scales its whole accumulation
+    total = splat(carried, forward, mode="sum") * (1 - share) + splat(carried, backward, mode="sum") * share
+    weight = total[:, channels:]  # (n, 1, H, W)
+    holes = weight <= 0
+    colour = total[:, :channels] / torch.where(holes, torch.ones_like(weight), weight)
+    return fill_holes(colour, holes) if fill else colour
