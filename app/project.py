@@ -7,6 +7,10 @@ A project file is a zip holding:
     motion.npz       the base motion (spectrum, num_frames, fps), when there is one
     brush_mask.npy   the motion-brush mask (float32 (h, w) in [0, 1]), when there is one
     freeze_mask.npy  the freeze mask (float32 (h, w) in [0, 1]), when there is one
+    flow_mask.npy    the flow layer's fluid mask (float32 (h, w) in [0, 1]), when it has one
+
+The flow layer's hints (arrows, anchors, speed, loop; app/core/flow_field.py) are in project.json
+under "flow" (format 2). Format 1 files (no flow layer) are still read.
 
 save_project writes atomically (app.atomic); load_project raises ProjectError with one sentence for
 anything it cannot read. No Qt here.
@@ -23,16 +27,18 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from app.atomic import atomic_write
+from app.core.flow_field import FlowHintError, FlowHints, hints_from_dict, hints_to_dict
 from app.core.procedural import BrushSettings
 from app.core.spectral import Motion
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the flow layer
 PROJECT_SUFFIX = ".aeolus"
 MANIFEST = "project.json"
 PHOTO = "photo.png"
 MOTION = "motion.npz"
 BRUSH_MASK = "brush_mask.npy"
 FREEZE_MASK = "freeze_mask.npy"
+FLOW_MASK = "flow_mask.npy"
 
 
 class ProjectError(ValueError):
@@ -53,6 +59,7 @@ class Project:
     brush: BrushSettings = field(default_factory=BrushSettings)
     name: str = ""
     settings: dict = field(default_factory=dict)  # anything else JSON-serializable
+    flow: FlowHints | None = None             # the flow layer's hints (preview-grid pixels)
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -92,6 +99,8 @@ def _manifest(project: Project) -> dict:
         "has_motion": project.motion is not None,
         "has_brush_mask": project.brush_mask is not None,
         "has_freeze_mask": project.freeze_mask is not None,
+        "flow": None if project.flow is None else hints_to_dict(project.flow),
+        "has_flow_mask": project.flow is not None and project.flow.mask is not None,
     }
 
 
@@ -107,6 +116,8 @@ def save_project(path: str, project: Project) -> str:
         parts[BRUSH_MASK] = _npy_bytes(np.asarray(project.brush_mask, np.float32))
     if project.freeze_mask is not None:
         parts[FREEZE_MASK] = _npy_bytes(np.asarray(project.freeze_mask, np.float32))
+    if project.flow is not None and project.flow.mask is not None:
+        parts[FLOW_MASK] = _npy_bytes(project.flow.mask)
 
     def write(file):
         with zipfile.ZipFile(file, "w") as archive:
@@ -161,6 +172,20 @@ def _read_photo(archive, name: str) -> np.ndarray:
     return np.ascontiguousarray(image[..., ::-1])  # BGR -> RGB
 
 
+def _read_flow(archive, manifest: dict, name: str) -> FlowHints | None:
+    """The flow layer's hints (format 2), or None."""
+    values = manifest.get("flow")
+    if values is None:
+        return None
+    if not isinstance(values, dict):
+        raise ProjectError(f"Project '{name}' has an unreadable flow layer.")
+    mask = _read_mask(archive, FLOW_MASK, name) if manifest.get("has_flow_mask") else None
+    try:
+        return hints_from_dict(values, mask)
+    except FlowHintError as error:
+        raise ProjectError(f"Project '{name}' has an unreadable flow layer ({error}).") from None
+
+
 def _brush_settings(values: dict, name: str) -> BrushSettings:
     known = {item.name for item in fields(BrushSettings)}
     try:
@@ -190,13 +215,14 @@ def load_project(path: str) -> Project:
             motion = _read_motion(archive, name) if manifest.get("has_motion") else None
             brush_mask = _read_mask(archive, BRUSH_MASK, name) if manifest.get("has_brush_mask") else None
             freeze_mask = _read_mask(archive, FREEZE_MASK, name) if manifest.get("has_freeze_mask") else None
+            flow = _read_flow(archive, manifest, name)
             gains = manifest.get("gains")
             return Project(
                 image=image, motion=motion, brush_mask=brush_mask, freeze_mask=freeze_mask,
                 gains=None if gains is None else np.asarray(gains, np.float32),
                 magnitude=float(manifest.get("magnitude", 1.0)), slowdown=float(manifest.get("slowdown", 1.0)),
                 brush=_brush_settings(manifest.get("brush") or {}, name),
-                name=str(manifest.get("name", "")), settings=dict(manifest.get("settings") or {}),
+                name=str(manifest.get("name", "")), settings=dict(manifest.get("settings") or {}), flow=flow,
             )
     except ProjectError:
         raise

@@ -100,3 +100,58 @@ def test_a_failed_save_leaves_the_old_project(tmp_path):
     with pytest.raises(ValueError):
         save_project(path, Project(image=np.zeros((4, 4), np.float32)))
     assert open(path, "rb").read() == before
+
+
+# --- the flow layer (format 2) ----------------------------------------------------------------------
+
+
+def flow_hints(mask=True):
+    from app.core.flow_field import FlowHints
+
+    rng = np.random.default_rng(4)
+    return FlowHints(20, 12, arrows=[[1.1, 2.25, 13.375, -0.1], [15.0, 9.5, -4.0, 2.0]], anchors=[[3.3, 4.4]],
+                     mask=rng.random((12, 20), dtype=np.float32) if mask else None, speed=1.75, num_frames=72, fps=24.0)
+
+
+@pytest.mark.parametrize("with_mask", [True, False])
+def test_the_flow_layer_round_trips_exactly(tmp_path, with_mask):
+    project = make_project()
+    project.flow = flow_hints(with_mask)
+    loaded = load_project(save_project(str(tmp_path / "river.aeolus"), project))
+    assert loaded.flow is not None and loaded.flow.same_as(project.flow)
+    np.testing.assert_array_equal(loaded.flow.arrows, project.flow.arrows)
+    if with_mask:
+        np.testing.assert_array_equal(loaded.flow.mask, project.flow.mask)
+    assert FORMAT_VERSION == 2
+
+
+def test_a_format_1_project_still_opens_without_flow(tmp_path):
+    path = save_project(str(tmp_path / "old.aeolus"), make_project())
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    manifest = json.loads(parts["project.json"])
+    manifest = {key: value for key, value in manifest.items() if key not in ("flow", "has_flow_mask")}
+    manifest["format"] = 1
+    parts["project.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    loaded = load_project(path)
+    assert loaded.flow is None
+    np.testing.assert_array_equal(loaded.motion.spectrum, make_project().motion.spectrum)
+
+
+def test_a_broken_flow_layer_is_one_sentence(tmp_path):
+    project = make_project()
+    project.flow = flow_hints(False)
+    path = save_project(str(tmp_path / "broken.aeolus"), project)
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    manifest = json.loads(parts["project.json"])
+    del manifest["flow"]["width"]
+    parts["project.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    with pytest.raises(ProjectError, match="unreadable flow layer"):
+        load_project(path)

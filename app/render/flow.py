@@ -19,12 +19,13 @@ flowing river. Everything is torch: the same code on CPU and CUDA.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from app.core.flow_field import Trajectory, checkpoint_spacing, loop_weights
 from app.render.splat import SOFTMAX_MIN_EXPONENT, fill_holes, splat
 
-__all__ = ["FLOW_PHASE", "FlowLoop", "softmax_weights", "splat_symmetric"]
+__all__ = ["FLOW_PHASE", "FlowLoop", "FlowPlayer", "softmax_weights", "splat_symmetric"]
 
 FLOW_PHASE = 0.5
 
@@ -73,3 +74,28 @@ def splat_symmetric(image: torch.Tensor, pixel_weight: torch.Tensor, forward: to
     holes = weight <= 0
     colour = total[:, :channels] / torch.where(holes, torch.ones_like(weight), weight)
     return fill_holes(colour, holes) if fill else colour
+
+
+class FlowPlayer:
+    """The flow layer's clock for a live view: the current frame's fields as numpy, on the CPU.
+
+    velocity: float32 (2, H, W) pixels per frame; period: the loop's frames; fps: its rate.
+    The phase runs over [0, period) like Playback's (seconds * fps / slowdown per advance).
+    """
+
+    def __init__(self, velocity, period: int, fps: float):
+        self.velocity = np.ascontiguousarray(velocity, np.float32)
+        self.period = int(period)
+        self.fps = float(fps)
+        self.phase = 0.0
+        self.loop = FlowLoop(torch.from_numpy(self.velocity), self.period)
+
+    def advance(self, seconds: float, slowdown: float = 1.0) -> None:
+        self.phase = (self.phase + float(seconds) * self.fps / float(slowdown)) % self.period
+
+    def fields(self, phase: float | None = None):
+        """(forward, backward) float32 (2, H, W) and the backward share at phase (default: the player's)."""
+        phase = self.phase if phase is None else float(phase) % self.period
+        with torch.inference_mode():
+            forward, backward, share = self.loop.fields(phase)
+        return forward.numpy(), backward.numpy(), share

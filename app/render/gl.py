@@ -10,7 +10,11 @@ gains, see playback_band_factors); the modal simulator (app/core/modal.py) passe
                       the photo is texture-mapped onto it. Depth = -|F|^2 (squeezed into the depth
                       range) with a depth test, so where the mesh folds over itself the part that
                       moves more is drawn in front (leaves over sky). The still photo is drawn
-                      behind it and shows where the mesh border pulls inward.
+                      behind it and shows where the mesh border pulls inward. With a flow layer
+                      (draw(..., flow=(forward, backward, share))) the mesh is drawn twice into
+                      offscreen targets, moved also by the flow's forward and backward
+                      displacements (two RG32F uploads per frame), and the two are mixed by the
+                      loop's share (app/render/flow.py: symmetric blending).
     GLSplatRenderer   the softmax splat of app/render/splat.py on the GPU: a pass computes the flow
                       into an RG32F texture; one point per pixel, instanced 4 times (the 4 bilinear
                       taps), adds (rgb * w, w) * tap weight into an RGBA32F target with additive
@@ -218,17 +222,72 @@ class MeshWarpRenderer:
         self.colour_target = ctx.texture((self.width, self.height), 4)
         self.depth_target = ctx.depth_renderbuffer((self.width, self.height))
         self.framebuffer = ctx.framebuffer([self.colour_target], self.depth_target)
+        _set(self.program, "flow_field", 2)
+        _set(self.program, "use_flow", False)
+        self.flow_parts = None  # made on the first flow frame: field texture, 2 targets, mix program
+
+    def _flow_resources(self):
+        """The flow layer's GL objects: an RG32F field texture, two offscreen passes and the mix."""
+        if self.flow_parts is None:
+            ctx = self.ctx
+            field = ctx.texture((self.width, self.height), 2, dtype="f4")
+            _nearest(field)
+            passes = []
+            for _ in range(2):
+                colour = ctx.texture((self.width, self.height), 4)
+                colour.repeat_x = colour.repeat_y = False
+                depth = ctx.depth_renderbuffer((self.width, self.height))
+                passes.append((colour, depth, ctx.framebuffer([colour], depth)))
+            program = _program(ctx, "fullscreen.vert", "flow_mix.frag")
+            _set(program, "forward_frame", 3)
+            _set(program, "backward_frame", 4)
+            self.flow_parts = {"field": field, "passes": passes, "program": program,
+                               "array": ctx.vertex_array(program, [])}
+        return self.flow_parts
+
+    def _draw_flow(self, factors, flow, framebuffer, viewport, flip_y: bool) -> None:
+        """Two mesh passes (sway + forward flow, sway + backward flow) mixed into framebuffer."""
+        import moderngl
+
+        forward, backward, share = flow
+        parts = self._flow_resources()
+        for (_, _, target), field in zip(parts["passes"], (forward, backward)):
+            values = np.ascontiguousarray(np.asarray(field, np.float32).transpose(1, 2, 0))  # (H, W, 2)
+            if values.shape != (self.height, self.width, 2):
+                raise ValueError(f"A flow field must be (2, {self.height}, {self.width}); got {np.shape(field)}.")
+            parts["field"].write(values.tobytes())
+            parts["field"].use(2)
+            _set(self.program, "use_flow", True)
+            self._draw_mesh(factors, target, (0, 0, self.width, self.height), flip_y=False)
+        _set(self.program, "use_flow", False)
+        framebuffer.use()
+        viewport = tuple(viewport) if viewport is not None else framebuffer.viewport
+        self.ctx.viewport = viewport
+        parts["passes"][0][0].use(3)
+        parts["passes"][1][0].use(4)
+        _set(parts["program"], "share", float(share))
+        _set(parts["program"], "flip_y", bool(flip_y))
+        self.ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST)
+        parts["array"].render(moderngl.TRIANGLES, vertices=3)
 
     def set_band_factors(self, factors) -> None:
         """Upload this frame's K complex factors: the only per-frame upload (2K floats)."""
         self.program["band_factors"].write(_factor_bytes(factors, self.num_bands))
 
-    def draw(self, factors, framebuffer, viewport=None, flip_y: bool = True) -> None:
+    def draw(self, factors, framebuffer, viewport=None, flip_y: bool = True, flow=None) -> None:
         """Draw a frame into framebuffer (which needs a depth buffer), no readback.
 
         viewport: (x, y, width, height) in the framebuffer, default all of it. flip_y=True puts
-        image row 0 at the top, as a screen shows it.
+        image row 0 at the top, as a screen shows it. flow: None, or (forward, backward, share)
+        with float (2, H, W) flow displacements and the backward share t / P of this frame.
         """
+        if flow is not None:
+            self._draw_flow(factors, flow, framebuffer, viewport, flip_y)
+            return
+        self._draw_mesh(factors, framebuffer, viewport, flip_y)
+
+    def _draw_mesh(self, factors, framebuffer, viewport, flip_y: bool) -> None:
+        """The photo behind, the displaced mesh in front, into framebuffer."""
         import moderngl
 
         ctx = self.ctx
@@ -248,17 +307,23 @@ class MeshWarpRenderer:
         self.mesh.render(moderngl.TRIANGLES)
         ctx.disable(moderngl.DEPTH_TEST)
 
-    def render(self, factors) -> np.ndarray:
-        """One frame as uint8 (H, W, 3), read back from the offscreen target."""
-        self.draw(factors, self.framebuffer, flip_y=False)
+    def render(self, factors, flow=None) -> np.ndarray:
+        """One frame as uint8 (H, W, 3), read back from the offscreen target (flow: as in draw)."""
+        self.draw(factors, self.framebuffer, flip_y=False, flow=flow)
         data = self.framebuffer.read(components=3, alignment=1)
         return np.frombuffer(data, np.uint8).reshape(self.height, self.width, 3).copy()
 
     def release(self) -> None:
         """Release every GL object this renderer made (not the context)."""
-        for resource in (self.mesh, self.background, self.vertex_buffer, self.index_buffer, self.framebuffer,
-                         self.colour_target, self.depth_target, self.spectrum_texture, self.image_texture,
-                         self.program, self.background_program):
+        resources = [self.mesh, self.background, self.vertex_buffer, self.index_buffer, self.framebuffer,
+                     self.colour_target, self.depth_target, self.spectrum_texture, self.image_texture,
+                     self.program, self.background_program]
+        if self.flow_parts is not None:
+            resources += [self.flow_parts["array"], self.flow_parts["program"], self.flow_parts["field"]]
+            for colour, depth, target in self.flow_parts["passes"]:
+                resources += [target, colour, depth]
+            self.flow_parts = None
+        for resource in resources:
             resource.release()
 
 

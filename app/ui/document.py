@@ -5,6 +5,7 @@ Document owns the state every panel looks at, and says when it changes:
     photo_changed    a new photo (with a new base motion)
     motion_changed   a new base motion for the same photo (generated or loaded)
     edits_changed    band gains, magnitude or speed moved
+    flow_changed     the flow layer's hints changed (app/ui/flow_tool.py edits them)
 
 The photo is kept at full size for exports; everything interactive works on a preview copy whose
 long side is at most PREVIEW_MAX_SIDE, and the base motion always lives on that preview grid
@@ -14,7 +15,8 @@ the base motion is zero: the photo stands still and every panel still has bands 
 The motion shown and exported is edited_motion() = magnify(scale_bands(frozen, gains), magnitude),
 where frozen = display_motion() is the base motion times the freeze mask's factor (brush.py); the
 speed is a playback slowdown, not part of the Motion. brush_mask (where the motion brush painted)
-and freeze_mask live on the preview grid too (None until painted).
+and freeze_mask live on the preview grid too (None until painted). flow_hints (a FlowHints in
+preview-grid pixels, or None) describe the flow layer; flow_field() is its FlowField, cached.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Document(QObject):
     photo_changed = Signal()
     motion_changed = Signal()
     edits_changed = Signal()
+    flow_changed = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -65,6 +68,8 @@ class Document(QObject):
         self.photo_serial = 0  # counts set_photo calls: a job started for one photo must not land on the next
         self.brush_mask: np.ndarray | None = None  # float32 (h, w) in [0, 1]: where the brush painted
         self.freeze_mask: np.ndarray | None = None  # float32 (h, w) in [0, 1]: what must stay still
+        self.flow_hints = None  # FlowHints on the preview grid, or None: no flow layer
+        self._flow = None  # (hints, FlowField) cache
         self._edited: Motion | None = None
         self._display: Motion | None = None
 
@@ -91,6 +96,7 @@ class Document(QObject):
         self.motion = self._on_preview_grid(motion) if motion is not None else zero_motion(height, width)
         self.brush_mask = None
         self.freeze_mask = None
+        self.flow_hints = None
         self._reset_edits()
         self.photo_changed.emit()
 
@@ -204,12 +210,36 @@ class Document(QObject):
             self._edited = magnify(scale_bands(self.display_motion(), self.gains), self.magnitude)
         return self._edited
 
+    # --- the flow layer ---------------------------------------------------------------------------
+
+    def set_flow_hints(self, hints) -> None:
+        """Replace the flow layer's hints (a FlowHints on the preview grid, or None); emits flow_changed."""
+        if hints is self.flow_hints:
+            return
+        self.flow_hints = hints
+        self.flow_changed.emit()
+
+    def flow_field(self):
+        """The FlowField of the hints on the preview grid; None without usable hints. Cached per hints."""
+        from app.core.flow_field import FlowHintError, flow_from_hints
+
+        hints = self.flow_hints
+        if hints is None or self.preview_image is None:
+            return None
+        if self._flow is None or self._flow[0] is not hints:
+            try:
+                field = flow_from_hints(hints, *self.preview_image.shape[:2])
+            except FlowHintError:
+                field = None
+            self._flow = (hints, field)
+        return self._flow[1]
+
     # --- undo snapshots --------------------------------------------------------------------------
 
     def snapshot(self) -> "DocumentState":
         """The undoable state (base motion and edits); arrays are copied, motions are immutable."""
         return DocumentState(self.motion, self.gains.copy(), self.magnitude, self.slowdown,
-                             self.brush_mask, self.freeze_mask)
+                             self.brush_mask, self.freeze_mask, self.flow_hints)
 
     def restore(self, state: "DocumentState") -> None:
         """Put back a snapshot; emits motion_changed when the motion differs, else edits_changed."""
@@ -223,6 +253,8 @@ class Document(QObject):
         self.magnitude = state.magnitude
         self.slowdown = state.slowdown
         self._edited = None
+        if state.flow_hints is not self.flow_hints:
+            self.set_flow_hints(state.flow_hints)
         if motion_differs:
             self.motion_changed.emit()
         else:
@@ -234,8 +266,9 @@ class DocumentState:
     (masks are never changed in place: an edit makes a new array, so keeping the reference is enough)."""
 
     def __init__(self, motion: Motion | None, gains: np.ndarray, magnitude: float, slowdown: float,
-                 brush_mask: np.ndarray | None = None, freeze_mask: np.ndarray | None = None):
+                 brush_mask: np.ndarray | None = None, freeze_mask: np.ndarray | None = None, flow_hints=None):
         self.motion = motion
+        self.flow_hints = flow_hints  # immutable FlowHints: an edit makes new ones
         self.brush_mask = brush_mask
         self.freeze_mask = freeze_mask
         self.gains = gains
@@ -245,4 +278,5 @@ class DocumentState:
     def same_as(self, other: "DocumentState") -> bool:
         return (self.motion is other.motion and np.array_equal(self.gains, other.gains)
                 and self.magnitude == other.magnitude and self.slowdown == other.slowdown
-                and self.brush_mask is other.brush_mask and self.freeze_mask is other.freeze_mask)
+                and self.brush_mask is other.brush_mask and self.freeze_mask is other.freeze_mask
+                and self.flow_hints is other.flow_hints)

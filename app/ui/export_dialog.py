@@ -10,7 +10,8 @@ with a Cancel button. The three renderers:
 
 Writes are atomic (app/render/export.py): a cancelled or failed export leaves nothing behind.
 The motion exported is the document's scale_bands(base, gains); magnification and slow motion
-come from this dialog (they start at the document's values).
+come from this dialog (they start at the document's values). A flow layer (a FlowField on the
+preview grid) is exported with it by every renderer; a scene that only flows passes motion None.
 """
 
 from __future__ import annotations
@@ -73,19 +74,28 @@ def export_device() -> str:
     return "CUDA" if torch.cuda.is_available() else "CPU"
 
 
-def _gl_frames(renderer, motion: Motion, frames_per_loop: int, total: int):
-    """Frames of the loop rendered by a MeshWarpRenderer, frame i at time (i mod n) * T / n."""
+def _gl_frames(renderer, motion: Motion, frames_per_loop: int, total: int, flow_loop=None):
+    """Frames of the loop rendered by a MeshWarpRenderer, frame i at time (i mod n) * T / n
+    (with a FlowLoop, its fields at flow time (i mod n) + FLOW_PHASE, as render_loop does)."""
+    from app.render.flow import FLOW_PHASE
+
     for index in range(total):
         time = (index % frames_per_loop) * motion.num_frames / frames_per_loop
-        yield renderer.render(band_factors(motion.num_bands, motion.num_frames, time))
+        flow = None
+        if flow_loop is not None:
+            forward, backward, share = flow_loop.fields(index % frames_per_loop + FLOW_PHASE)
+            flow = (forward.numpy(), backward.numpy(), share)
+        yield renderer.render(band_factors(motion.num_bands, motion.num_frames, time), flow=flow)
 
 
-def export_gl(image: np.ndarray, motion: Motion, request: ExportRequest, progress=None, cancel=None) -> str:
+def export_gl(image: np.ndarray, motion: Motion | None, request: ExportRequest, progress=None, cancel=None,
+              flow=None) -> str:
     """Render with the GL mesh warp on a headless context (made and released here) and export."""
     from app.render.export import export_frames
-    from app.render.frames import RenderSettings, frame_count, frames_per_loop
+    from app.render.frames import RenderSettings, frame_count, frames_per_loop, scene_motion
     from app.render.gl import MeshWarpRenderer, create_headless_context, release_context
 
+    motion = scene_motion(motion, flow)
     settings = RenderSettings(num_loops=request.num_loops, slowdown=request.slowdown, magnify=request.magnify,
                               size=request.size)
     total = frame_count(motion, settings)
@@ -97,6 +107,15 @@ def export_gl(image: np.ndarray, motion: Motion, request: ExportRequest, progres
     motion = magnify(resize_motion(motion, height, width), settings.magnify)
     if motion.num_bands > GL_MAX_BANDS:
         motion = Motion(motion.spectrum[:GL_MAX_BANDS], motion.num_frames, motion.fps)
+    flow_loop = None
+    if flow is not None:
+        import torch
+
+        from app.core.flow_field import resize_flow, scale_flow
+        from app.render.flow import FlowLoop
+
+        flow = scale_flow(resize_flow(flow, height, width), settings.magnify * motion.num_frames / per_loop)
+        flow_loop = FlowLoop(torch.from_numpy(flow.velocity), per_loop)
     try:
         ctx = create_headless_context()
     except Exception as error:
@@ -104,7 +123,7 @@ def export_gl(image: np.ndarray, motion: Motion, request: ExportRequest, progres
     renderer = None
     try:
         renderer = MeshWarpRenderer(ctx, image, motion, grid_px=GL_EXPORT_GRID_PX)
-        frames = _gl_frames(renderer, motion, per_loop, total)
+        frames = _gl_frames(renderer, motion, per_loop, total, flow_loop)
         return export_frames(request.path, frames, motion.fps, format=request.format, progress=progress,
                              cancel=cancel, total=total)
     finally:
@@ -113,13 +132,13 @@ def export_gl(image: np.ndarray, motion: Motion, request: ExportRequest, progres
         release_context(ctx)
 
 
-def export_job(image: np.ndarray, motion: Motion, request: ExportRequest, report) -> str:
-    """The worker job: render and write the loop; returns the path written."""
+def export_job(image: np.ndarray, motion: Motion | None, request: ExportRequest, report, flow=None) -> str:
+    """The worker job: render and write the loop (sway, and flow when given); returns the path written."""
     from app.pipeline import load_learned_renderer, render_to_file
     from app.render.frames import RenderSettings, resolve_device
 
     if request.renderer == "gl":
-        return export_gl(image, motion, request, report.progress, report.cancelled)
+        return export_gl(image, motion, request, report.progress, report.cancelled, flow=flow)
     settings = RenderSettings(renderer=request.renderer, num_loops=request.num_loops, slowdown=request.slowdown,
                               magnify=request.magnify, size=request.size, device="auto")
     net = None
@@ -128,7 +147,8 @@ def export_job(image: np.ndarray, motion: Motion, request: ExportRequest, report
         if net is None:
             raise ValueError("No learned renderer is shipped in models/; choose softmax splatting.")
     path = with_format_extension(request.path, request.format)
-    return render_to_file(image, motion, path, settings, progress=report.progress, cancel=report.cancelled, net=net)
+    return render_to_file(image, motion, path, settings, progress=report.progress, cancel=report.cancelled, net=net,
+                          flow=flow)
 
 
 class ExportDialog(QDialog):
@@ -138,12 +158,13 @@ class ExportDialog(QDialog):
     export_failed = Signal(str)
     export_cancelled = Signal()
 
-    def __init__(self, image: np.ndarray, motion: Motion, default_path: str, magnification: float = 1.0,
-                 slowdown: float = 1.0, parent=None):
+    def __init__(self, image: np.ndarray, motion: Motion | None, default_path: str, magnification: float = 1.0,
+                 slowdown: float = 1.0, parent=None, flow=None):
         super().__init__(parent)
         self.setWindowTitle("Export loop")
         self.image = image
         self.motion = motion
+        self.flow = flow  # FlowField or None
         self.worker: Worker | None = None
         self.progress_dialog: QProgressDialog | None = None
         self.aspect = image.shape[1] / image.shape[0]
@@ -278,8 +299,8 @@ class ExportDialog(QDialog):
         if not request.path:
             QMessageBox.warning(self, "Export", "Choose a file to export to.")
             return
-        image, motion = self.image, self.motion
-        self.worker = Worker(lambda report: export_job(image, motion, request, report), name="export")
+        image, motion, flow = self.image, self.motion, self.flow
+        self.worker = Worker(lambda report: export_job(image, motion, request, report, flow=flow), name="export")
         self.progress_dialog = QProgressDialog("Rendering and writing frames…", "Cancel", 0, 0, self)
         self.progress_dialog.setWindowTitle("Exporting")
         self.progress_dialog.setWindowModality(Qt.WindowModal)

@@ -11,6 +11,7 @@ The window builds the widgets, actions and menus and wires four controllers:
     projects    projects.py      .aeolus projects and autosave
     generation  generation.py    the Generate job in a worker
     strokes     strokes.py       brush and freeze strokes -> Document.apply_stroke, one undo step each
+    flow        flow_tool.py     the Flow tool: arrows, anchors, fluid mask -> Document.flow_hints
 
     File      Open… (Ctrl+O), Open Project… (Ctrl+Alt+O), Open Recent, Examples, Save Project
               (Ctrl+S), Save Project As… (Ctrl+Shift+S), Open Motion…, Save Motion… (Ctrl+Alt+S),
@@ -39,6 +40,8 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QM
 from app.ui.bands import BandsPanel
 from app.ui.brush import BrushPanel
 from app.ui.document import Document
+from app.ui.flow_panel import FlowPanel
+from app.ui.flow_tool import FlowController
 from app.ui.file_actions import FileActions, is_image_file, is_project_file  # noqa: F401 (re-exported)
 from app.ui.generate_panel import GeneratePanel, default_model_path
 from app.ui.generation import GenerationController
@@ -107,6 +110,7 @@ class MainWindow(QMainWindow):
         self.generation = GenerationController(self, motion_model,
                                                model_path if model_path is not None else self._preferred_model_path())
         self.strokes = StrokeController(self)
+        self.flow = FlowController(self)
         self.viewport = None
         self._install_viewport(viewport if viewport is not None else create_viewport(self))
         self._build_status_bar()
@@ -154,6 +158,7 @@ class MainWindow(QMainWindow):
         viewport.poke_settled.connect(lambda: self.statusBar().showMessage("The scene has settled.", 3000))
         viewport.failed.connect(self._fall_back_to_cpu_viewport)
         self.strokes.connect_viewport(viewport)
+        self.flow.connect_viewport(viewport)
         viewport.tool = getattr(old, "tool", "poke")
         self.setCentralWidget(viewport)
         if old is not None:
@@ -170,6 +175,8 @@ class MainWindow(QMainWindow):
         self.bands_dock = self._dock("Bands", self.bands_panel, Qt.BottomDockWidgetArea)
         self.xt_dock = self._dock("X-t slice", self.xt_view, Qt.BottomDockWidgetArea)
         self.brush_dock = self._dock("Brush", self.brush_panel, Qt.RightDockWidgetArea)
+        self.flow_panel = FlowPanel(self)
+        self.flow_dock = self._dock("Flow", self.flow_panel, Qt.RightDockWidgetArea)
         self.splitDockWidget(self.bands_dock, self.xt_dock, Qt.Horizontal)
         self.resizeDocks([self.bands_dock, self.xt_dock], [760, 560], Qt.Horizontal)
         self.resizeDocks([self.bands_dock], [330], Qt.Vertical)
@@ -318,6 +325,7 @@ class MainWindow(QMainWindow):
         self._install_viewport(CpuViewport(self))
         if self.document.has_photo:
             self.show_motion()
+            self.flow.show_flow()
         self._update_device_label()
         self.statusBar().showMessage(f"{message} Previews now render on the CPU.", 10000)
 
@@ -354,8 +362,10 @@ class MainWindow(QMainWindow):
         document = self.document
         suffix = self.preferences.export_format
         default_path = os.path.join(self.files.last_folder(), f"{document.name or 'loop'}-loop.{suffix}")
-        dialog = ExportDialog(document.image, document.banded_motion(), default_path,
-                              magnification=document.magnitude, slowdown=document.slowdown, parent=self)
+        flow = document.flow_field()
+        motion = document.banded_motion() if document.has_motion or flow is None else None  # None: only flows
+        dialog = ExportDialog(document.image, motion, default_path, magnification=document.magnitude,
+                              slowdown=document.slowdown, parent=self, flow=flow)
         format_index = dialog.format_combo.findData(self.preferences.export_format)
         if format_index >= 0:
             dialog.format_combo.setCurrentIndex(format_index)

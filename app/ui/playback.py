@@ -222,21 +222,36 @@ class PreviewFrameRenderer:
         """float32 (2, H, W) displacement field for complex (K,) band factors."""
         return fields_from_factors(factors, self.spectrum).reshape(2, self.height, self.width)
 
-    def render(self, factors) -> np.ndarray:
+    def render(self, factors, flow=None) -> np.ndarray:
+        """The frame for band factors; flow: None or the flow layer's (forward, backward, share)."""
         if self.device == "cuda":
-            return self._render_splat(factors)
+            return self._render_splat(factors, flow)
         from app.render.warp import backward_warp
 
-        return backward_warp(self.image, self.displacement(factors))
+        sway = self.displacement(factors)
+        if flow is None:
+            return backward_warp(self.image, sway)
+        forward, backward, share = flow
+        mixed = (backward_warp(self.image, sway + forward).astype(np.float32) * (1 - share)
+                 + backward_warp(self.image, sway + backward).astype(np.float32) * share)
+        return mixed.round().astype(np.uint8)
 
-    def _render_splat(self, factors) -> np.ndarray:
+    def _render_splat(self, factors, flow=None) -> np.ndarray:
         import torch
 
         from app.render.splat import splat_frames
 
         with torch.inference_mode():
-            flow = torch.from_numpy(self.displacement(factors))[None].cuda()  # (1, 2, H, W)
-            frame = splat_frames(self.image_tensor, flow, self.importance)[0]  # (3, H, W)
+            sway = torch.from_numpy(self.displacement(factors))[None].cuda()  # (1, 2, H, W)
+            if flow is None:
+                frame = splat_frames(self.image_tensor, sway, self.importance)[0]  # (3, H, W)
+            else:
+                from app.render.flow import softmax_weights, splat_symmetric
+
+                forward, backward, share = flow
+                frame = splat_symmetric(self.image_tensor, softmax_weights(self.importance),
+                                        sway + torch.from_numpy(forward).cuda(), sway + torch.from_numpy(backward).cuda(),
+                                        torch.tensor([share], device="cuda"))[0]
             return (frame.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 

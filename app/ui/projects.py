@@ -42,7 +42,7 @@ class ProjectController:
         return Project(image=document.image, motion=document.motion, brush_mask=document.brush_mask,
                        freeze_mask=document.freeze_mask, gains=document.gains.copy(), magnitude=document.magnitude,
                        slowdown=document.slowdown, brush=self.window.brush_panel.brush_settings(),
-                       name=document.name, settings={"photo_path": document.path or ""})
+                       name=document.name, settings={"photo_path": document.path or ""}, flow=document.flow_hints)
 
     def write_project(self, path: str) -> bool:
         """Save the open document as a project at path; False (after a dialog) when it fails."""
@@ -124,6 +124,8 @@ class ProjectController:
             document.set_masks(fits(project.brush_mask), fits(project.freeze_mask))
         if project.gains is not None and project.gains.shape == document.gains.shape:
             document.set_edits(project.gains, project.magnitude, project.slowdown)
+        if project.flow is not None and (project.flow.height, project.flow.width) == grid:
+            document.set_flow_hints(project.flow)
         window.brush_panel.set_brush_settings(project.brush)
         window.undo_stack.clear()
 

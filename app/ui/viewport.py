@@ -12,7 +12,10 @@ Both are driven by playback.Playback (Qt-free: time and mouse in, band factors o
 math is in playback.py too, and the overlay's shaders in app/render/shaders/overlay.*.
 Click-drag grabs the scene (the grabbed point follows the mouse), release lets it swing, and it is
 stepped every frame until settled; Shift+click picks the X-t scanline instead; with the brush or
-freeze tool a drag paints (stroke_point, stroke_finished).
+freeze tool a drag paints (stroke_point, stroke_finished); with the flow tool the mouse goes to the
+Flow tool (flow_pressed(x, y, button), flow_dragged, flow_released; app/ui/flow_tool.py). A flow
+layer (set_flow) plays along with the sway: the mesh (or the CPU warp) is drawn moved by its
+forward and backward fields and the two are mixed (app/render/flow.py).
 
 Shared interface: set_scene(image, motion), set_gains(gains), set_slowdown(s), set_playing(bool),
 is_playing(), toggle_playing(), set_overlay(mode), set_mask_overlay(rgba), redraw(),
@@ -81,7 +84,10 @@ class ViewportBase:
         self.overlay_mode = "none"
         self.overlay = None
         self.mask_rgba = None  # uint8 (h, w, 4) picture of the painted masks, drawn over the overlay
+        self.flow_rgba = None  # uint8 (h, w, 4) picture of the Flow tool's arrows, anchors and fluid, on top
         self.tool = "poke"  # "poke": drag the scene; "brush" / "freeze": paint strokes (stroke_* signals)
+        self.flow_player = None  # app.render.flow.FlowPlayer of the flow layer, or None
+        self.flow_follows_sway = False  # True: the flow loops over the sway's frames, on its clock
         self.stroke_last = None
         self.clock = Clock()
         self.fps_counter = FpsCounter()
@@ -113,6 +119,23 @@ class ViewportBase:
     def set_slowdown(self, slowdown: float) -> None:
         self.playback.set_slowdown(slowdown)
 
+    def set_flow(self, velocity, period: int = 0, fps: float = 30.0, follows_sway: bool = False) -> None:
+        """Play a flow layer (float32 (2, H, W) velocity at the scene's size, a period-frame loop) with
+        the sway, or none (velocity None). follows_sway: the flow loops over the sway's clock."""
+        from app.render.flow import FlowPlayer
+
+        self.flow_player = None if velocity is None else FlowPlayer(velocity, period, fps)
+        self.flow_follows_sway = bool(follows_sway)
+        self.redraw()
+
+    def _flow_fields(self):
+        """(forward, backward, share) of the flow layer now, or None."""
+        if self.flow_player is None:
+            return None
+        if self.flow_follows_sway:
+            return self.flow_player.fields(self.playback.phase)
+        return self.flow_player.fields()
+
     def set_playing(self, playing: bool) -> None:
         self.playback.playing = bool(playing)
 
@@ -136,9 +159,17 @@ class ViewportBase:
         self._refresh_overlay()
         self._overlay_changed()
 
+    def set_flow_overlay(self, rgba: np.ndarray | None) -> None:
+        """Show (or, with None, hide) the Flow tool's picture over everything else."""
+        self.flow_rgba = rgba
+        self._refresh_overlay()
+        self._overlay_changed()
+
     def advance(self, seconds: float) -> bool:
         """Move time on (the timer does this every frame; tests call it directly); True when a poke settled."""
         settled = self.playback.advance(seconds)
+        if self.flow_player is not None and self.playback.playing and not self.flow_follows_sway:
+            self.flow_player.advance(seconds, self.playback.slowdown)
         if settled:
             self.poke_settled.emit()
         return settled
@@ -149,7 +180,7 @@ class ViewportBase:
         if self.overlay_mode != "none" and self.band_power is not None:
             rms = rms_displacement_map(self.band_power, self.playback.gains, self.playback.motion.num_frames)
             overlay = overlay_rgba(rms, self.overlay_mode)
-        self.overlay = composite(self.mask_rgba, overlay)
+        self.overlay = composite(self.flow_rgba, composite(self.mask_rgba, overlay))
 
     def _on_timer(self) -> None:
         settled = self.advance(self.clock.lap())
@@ -169,7 +200,11 @@ class ViewportBase:
 
     def mousePressEvent(self, event) -> None:
         point = self._image_point(event)
-        if event.button() != Qt.LeftButton or point is None:
+        if (event.button() != Qt.LeftButton and self.tool != "flow") or point is None:
+            return
+        if self.tool == "flow" and point is not None and event.button() in (Qt.LeftButton, Qt.RightButton):
+            self.stroke_last = point
+            self.flow_pressed.emit(float(point[0]), float(point[1]), 2 if event.button() == Qt.RightButton else 1)
             return
         if event.modifiers() & Qt.ShiftModifier:
             self.scanline_picked.emit(int(round(point[1])))
@@ -191,6 +226,10 @@ class ViewportBase:
             return
         x = (event.position().x() - rect.x()) / rect.width() * width - 0.5
         y = (event.position().y() - rect.y()) / rect.height() * height - 0.5
+        if painting and self.tool == "flow":
+            self.stroke_last = (x, y)
+            self.flow_dragged.emit(float(x), float(y))
+            return
         if painting:
             self.stroke_last = (x, y)
             self.stroke_point.emit(float(x), float(y))
@@ -198,6 +237,11 @@ class ViewportBase:
         self.playback.drag(x, y)
 
     def mouseReleaseEvent(self, event) -> None:
+        if self.tool == "flow" and self.stroke_last is not None:
+            x, y = self.stroke_last
+            self.stroke_last = None
+            self.flow_released.emit(float(x), float(y))
+            return
         if event.button() == Qt.LeftButton and self.stroke_last is not None:
             self.stroke_last = None
             self.stroke_finished.emit()
@@ -219,6 +263,9 @@ class CpuViewport(ViewportBase, QLabel):
     failed = Signal(str)
     stroke_point = Signal(float, float)  # image (x, y) under a painting tool, press and drag
     stroke_finished = Signal()
+    flow_pressed = Signal(float, float, int)  # image (x, y) and button (1 left, 2 right) under the flow tool
+    flow_dragged = Signal(float, float)
+    flow_released = Signal(float, float)
 
     renderer_name = "CPU (backward warp)"
 
@@ -251,7 +298,7 @@ class CpuViewport(ViewportBase, QLabel):
         """Draw the current state at once (no time passes) and return the frame."""
         if self.frame_renderer is None:
             return None
-        frame = blend(self.frame_renderer.render(self.playback.band_factors()), self.overlay)
+        frame = blend(self.frame_renderer.render(self.playback.band_factors(), flow=self._flow_fields()), self.overlay)
         self.frame = np.ascontiguousarray(frame)
         height, width = frame.shape[:2]
         self.qimage = QImage(self.frame.data, width, height, 3 * width, QImage.Format_RGB888).copy()
@@ -302,6 +349,9 @@ class Viewport(ViewportBase, QOpenGLWidget):
     failed = Signal(str)
     stroke_point = Signal(float, float)  # image (x, y) under a painting tool, press and drag
     stroke_finished = Signal()
+    flow_pressed = Signal(float, float, int)  # image (x, y) and button (1 left, 2 right) under the flow tool
+    flow_dragged = Signal(float, float)
+    flow_released = Signal(float, float)
 
     def __init__(self, parent=None, grid_px: int | None = None):
         super().__init__(parent)
@@ -422,7 +472,8 @@ class Viewport(ViewportBase, QOpenGLWidget):
             bottom = framebuffer.height - (rect.y() + rect.height())
             viewport = (int(round(rect.x())), int(round(bottom)), int(round(rect.width())),
                         int(round(rect.height())))
-            self.mesh_renderer.draw(self.playback.band_factors(), framebuffer, viewport=viewport, flip_y=True)
+            self.mesh_renderer.draw(self.playback.band_factors(), framebuffer, viewport=viewport, flip_y=True,
+                                    flow=self._flow_fields())
             if self.overlay_texture is not None:
                 self.ctx.viewport = viewport
                 self.ctx.enable(moderngl.BLEND)

@@ -316,3 +316,50 @@ def test_poke_frames_start_at_the_photo_move_at_the_poke_and_settle_back(rendere
     assert change(held, *near_poke) > 10 * max(change(frames[0], *near_poke), 0.5)  # moved at the poke
     assert change(frames[-1]) < 1.0  # settled back
     assert change(frames[-1]) < 0.1 * change(held)
+
+
+# --- the flow layer in the mesh warp ----------------------------------------------------------------
+
+
+def constant_field(height, width, dx, dy) -> np.ndarray:
+    field = np.zeros((2, height, width), np.float32)
+    field[0], field[1] = dx, dy
+    return field
+
+
+def test_mesh_with_a_still_flow_is_the_sway_render(ctx):
+    from app.render.gl import MeshWarpRenderer
+
+    image, motion = smooth_image(24, 32), smooth_motion(24, 32, num_bands=5)
+    renderer = MeshWarpRenderer(ctx, image, motion, grid_px=1)
+    factors = band_factors(motion.num_bands, motion.num_frames, 20.0)
+    still = np.zeros((2, 24, 32), np.float32)
+    with_flow = renderer.render(factors, flow=(still, still, 0.3))
+    without = renderer.render(factors)
+    renderer.release()
+    assert np.abs(with_flow.astype(int) - without).max() <= 1
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0, 0.5])
+def test_mesh_flow_passes_move_the_photo_and_mix_by_the_share(ctx, share):
+    from app.render.gl import MeshWarpRenderer
+
+    image = random_image(32, 48, seed=3)
+    renderer = MeshWarpRenderer(ctx, image, zero_motion(32, 48, num_bands=2), grid_px=1)
+    forward, backward = constant_field(32, 48, 4, 0), constant_field(32, 48, -3, 0)
+    frame = renderer.render(np.zeros(2, np.complex64), flow=(forward, backward, share))
+    renderer.release()
+    interior = slice(6, 42)
+    expected = (1 - share) * np.roll(image, 4, axis=1).astype(float) + share * np.roll(image, -3, axis=1)
+    assert np.abs(frame[:, interior].astype(float) - expected[:, interior]).max() <= 1.5
+
+
+def test_mesh_rejects_a_flow_of_the_wrong_size(ctx):
+    from app.render.gl import MeshWarpRenderer
+
+    image = random_image(16, 16)
+    renderer = MeshWarpRenderer(ctx, image, zero_motion(16, 16, num_bands=2), grid_px=4)
+    wrong = np.zeros((2, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="flow field"):
+        renderer.render(np.zeros(2, np.complex64), flow=(wrong, wrong, 0.5))
+    renderer.release()

@@ -112,3 +112,20 @@ def test_painted_masks_show_in_the_gl_frame_and_strokes_are_signalled(qtbot, gl_
         send_mouse(gl_viewport, QMouseEvent.Type.MouseButtonRelease, image_point_to_widget(gl_viewport, 60, 40))
     assert len(points) == 2 and abs(points[0][0] - 40) < 1 and abs(points[1][0] - 60) < 1
     assert gl_viewport.playback.grab_origin is None  # painting never pokes the scene
+
+
+def test_the_gl_viewport_plays_a_flow_layer_with_the_sway(gl_viewport):
+    from app.core.flow_field import FlowHints, flow_from_hints
+
+    height, width = gl_viewport.image.shape[:2]
+    before = gl_viewport.current_frame()
+    hints = FlowHints(width, height, arrows=[[10, height / 2, 90, 0]], num_frames=30)
+    gl_viewport.set_flow(flow_from_hints(hints, height, width).velocity, 30, 30.0)
+    gl_viewport.advance(0.4)  # paused: the flow's clock stands still too
+    assert mean_difference(before, gl_viewport.current_frame()) < 0.5
+    gl_viewport.set_playing(True)
+    gl_viewport.advance(0.4)
+    flowing = gl_viewport.current_frame()
+    assert mean_difference(before, flowing) > 1.0
+    gl_viewport.set_flow(None)
+    assert mean_difference(flowing, gl_viewport.current_frame()) > 1.0

@@ -4,6 +4,8 @@
 
 uniform vec2 image_size;  // (W, H) pixels
 uniform bool flip_y;      // true when drawing to a screen (image row 0 at the top)
+uniform bool use_flow;    // add the flow layer's displacement of this pass
+uniform sampler2D flow_field;  // RG32F (W, H): that displacement in pixels, x then y
 
 in vec2 position;         // pixel units: (0, 0) is the image's top-left corner, pixel centres at i + 0.5
 out vec2 texcoord;
@@ -11,6 +13,7 @@ out vec2 texcoord;
 void main() {
     ivec2 texel = clamp(ivec2(floor(position)), ivec2(0), ivec2(image_size) - 1);
     vec2 displacement = spectral_displacement(texel);
+    if (use_flow) displacement += texelFetch(flow_field, texel, 0).xy;
     vec2 moved = position + displacement;
     float motion_squared = dot(displacement, displacement);
     // depth = -|F|^2 squeezed monotonically into the NDC range (-1, 1]: still pixels at the far plane.
