@@ -7,7 +7,8 @@
     python -m app render IMAGE MOTION.npz -o OUT.(mp4|gif|webm|DIR) [--renderer splat|net] [--loops N]
                          [--slowmo S] [--magnify A] [--size WxH] [--device auto|cpu|cuda]
     python -m app poke IMAGE MOTION.npz --at X,Y --pull DX,DY [--seconds 4] -o OUT.mp4
-    python -m app flow IMAGE --arrow X,Y,DX,DY ... [--anchor X,Y ...] [--mask MASK.png] -o OUT.(mp4|gif|webm|DIR)
+    python -m app flow IMAGE --arrow X,Y,DX,DY ... [--anchor X,Y ...] [--mask MASK.png] [--hints H.flow.json]
+                         -o OUT.(mp4|gif|webm|DIR)
     python -m app predict IMAGE -o MOTION.npz [--steps N] [--guidance W] [--loop] [--seed S] [--device D]
     python -m app animate IMAGE_OR_DIR -o OUT.mp4|OUT_DIR [...]
     python -m app batch PHOTO_DIR -o OUT_DIR [--format mp4|gif|webm]
@@ -241,10 +242,12 @@ def run_flow(args) -> int:
     """Flowing water, clouds or smoke from arrows, anchors and a mask; optionally over a sway."""
     import numpy as np
 
-    from app.core.flow_field import FlowHintError, FlowHints, flow_from_hints, save_flow
+    from dataclasses import replace
+
+    from app.core.flow_field import FlowHintError, FlowHints, flow_from_hints, rescale_hints, save_flow
     from app.core.spectral import MotionFileError, load_motion
     from app.data.images import ImageLoadError, load_image
-    from app.pipeline import load_photo, render_to_file
+    from app.pipeline import load_flow_hints, load_photo, render_to_file
     from app.render.export import ExportCancelled, ExportError
     from app.render.frames import RenderSettings, frame_count
     from tqdm import tqdm
@@ -259,8 +262,14 @@ def run_flow(args) -> int:
         raise UserError(str(error)) from None
     height, width = image.shape[:2]
     try:
-        hints = FlowHints(width, height, arrows=args.arrow, anchors=args.anchor or [], mask=mask,
-                          speed=args.speed, num_frames=args.frames, fps=args.fps)
+        hints = FlowHints(width, height, arrows=args.arrow or [], anchors=args.anchor or [], mask=mask,
+                          speed=args.speed, num_frames=args.frames or 90, fps=args.fps)
+        if args.hints:  # the file's hints, plus any given here; --mask replaces the file's mask
+            given = rescale_hints(load_flow_hints(args.hints), width, height)
+            hints = replace(given, arrows=np.concatenate([given.arrows, hints.arrows]),
+                            anchors=np.concatenate([given.anchors, hints.anchors]),
+                            mask=given.mask if mask is None else mask, speed=given.speed * args.speed,
+                            num_frames=args.frames or given.num_frames)
         flow = flow_from_hints(hints, height, width)
     except FlowHintError as error:
         raise UserError(str(error)) from None
@@ -530,14 +539,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     flow = verbs.add_parser("flow", help="flowing water, clouds or smoke from arrows (a seamless loop)")
     flow.add_argument("image")
-    flow.add_argument("--arrow", type=parse_numbers(4, "120,80,40,0"), action="append", required=True,
+    flow.add_argument("--arrow", type=parse_numbers(4, "120,80,40,0"), action="append",
                       metavar="X,Y,DX,DY", help="the fluid at X,Y moves DX,DY pixels per second "
                                                 "(repeatable; write --arrow=X,Y,DX,DY when X is negative)")
     flow.add_argument("--anchor", type=parse_numbers(2, "120,80"), action="append", metavar="X,Y",
                       help="a point that stays still (repeatable)")
     flow.add_argument("--mask", help="grayscale image: white where the fluid is (default: everywhere)")
+    flow.add_argument("--hints", help="a .flow.json of arrows, anchors, mask and loop (e.g. resources/examples/"
+                                      "fountain.flow.json); --arrow and --anchor add to it")
     flow.add_argument("--motion", help="a motion .npz to sway the scene as it flows")
-    flow.add_argument("--frames", type=int, default=90, help="loop length in frames without --motion (default 90)")
+    flow.add_argument("--frames", type=int, default=None,
+                      help="loop length in frames without --motion (default 90, or the --hints file's)")
     flow.add_argument("--fps", type=float, default=30.0)
     flow.add_argument("--speed", type=float, default=1.0, help="multiplies every arrow")
     flow.add_argument("--loops", type=int, default=1, help="how many times the loop repeats")

@@ -37,18 +37,33 @@ def bundled_examples() -> list[str]:
 
 
 def flow_example(name: str = FLOW_EXAMPLE):
-    """(photo uint8 (H, W, 3), FlowHints) of a bundled flow example: NAME.png, NAME.flow.json
-    (arrows, anchors, loop; see app/core/flow_field.py) and the fluid mask image it names."""
+    """(photo uint8 (H, W, 3), FlowHints) of a bundled flow example: NAME.png and NAME.flow.json."""
+    image = load_photo(str(EXAMPLES_DIR / f"{name}.png"))
+    return image, load_flow_hints(str(EXAMPLES_DIR / f"{name}.flow.json"))
+
+
+def load_flow_hints(path: str):
+    """FlowHints from a .flow.json (arrows, anchors, loop; see app/core/flow_field.py) and the fluid
+    mask image it names (relative to the file); FlowHintError (one sentence) for a bad file."""
     import json
 
-    from app.core.flow_field import hints_from_dict
+    from app.core.flow_field import FlowHintError, hints_from_dict
+    from app.data.images import ImageLoadError
 
-    image = load_photo(str(EXAMPLES_DIR / f"{name}.png"))
-    values = json.loads((EXAMPLES_DIR / f"{name}.flow.json").read_text())
+    name = os.path.basename(path)
+    try:
+        values = json.loads(Path(path).read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise FlowHintError(f"Flow hints '{name}' cannot be read ({type(error).__name__}).") from None
+    if not isinstance(values, dict):
+        raise FlowHintError(f"Flow hints '{name}' are not a JSON object.")
     mask = None
     if values.get("mask"):
-        mask = load_photo(str(EXAMPLES_DIR / values["mask"])).mean(axis=2).astype(np.float32) / 255.0  # (H, W)
-    return image, hints_from_dict(values, mask)
+        try:
+            mask = load_photo(str(Path(path).parent / values["mask"])).mean(axis=2).astype(np.float32) / 255.0  # (H, W)
+        except ImageLoadError as error:
+            raise FlowHintError(str(error)) from None
+    return hints_from_dict(values, mask)
 
 
 def load_photo(path: str) -> np.ndarray:

@@ -79,3 +79,30 @@ def test_the_bundled_water_example_loops_seamlessly():
     assert len(frames) == hints.num_frames
     assert seam["median_step"] > 0.5
     assert seam["seam"] <= seam["median_step"]
+
+
+def test_hints_from_a_file_and_from_the_command_line_add_up(tmp_path):
+    from app.pipeline import EXAMPLES_DIR
+
+    image, hints = flow_example()
+    field = str(tmp_path / "flow.npz")
+    code = main(["flow", str(EXAMPLES_DIR / "fountain.png"), "--hints", str(EXAMPLES_DIR / "fountain.flow.json"),
+                 "--arrow", "300,270,20,0", "--frames", "4", "--size", "176x144", "--save-flow", field,
+                 "-o", str(tmp_path / "out")])
+    assert code == 0
+    flow = load_flow(field)
+    expected = flow_from_hints(hints, *image.shape[:2]).velocity
+    assert flow.num_frames == 4
+    # the file's arrows are there (the jet goes up) and so is the new one
+    assert flow.velocity[1, 240, 200] == pytest.approx(expected[1, 240, 200], abs=1e-4)
+    assert flow.velocity[0, 270, 300] == pytest.approx(20 / 30, rel=0.1)  # solved on a coarser grid
+    assert len(os.listdir(tmp_path / "out")) == 4
+
+
+def test_a_bad_hints_file_is_one_sentence(photo_path, tmp_path, capsys):
+    bad = tmp_path / "bad.flow.json"
+    bad.write_text("{not json")
+    assert main(["flow", photo_path, "--hints", str(bad), "-o", str(tmp_path / "out.mp4")]) == 2
+    assert "cannot be read" in capsys.readouterr().err
+    assert main(["flow", photo_path, "-o", str(tmp_path / "out.mp4")]) == 2
+    assert "at least one arrow" in capsys.readouterr().err

@@ -476,3 +476,14 @@ def hints_from_dict(values: dict, mask: np.ndarray | None = None) -> FlowHints:
                          fps=float(values.get("fps", DEFAULT_FLOW_FPS)))
     except (KeyError, TypeError, ValueError) as error:
         raise FlowHintError(f"The flow hints are malformed ({error}).") from None
+
+
+def rescale_hints(hints: FlowHints, width: int, height: int) -> FlowHints:
+    """The same hints for a width x height version of the photo (points and arrows scale with it)."""
+    if (width, height) == (hints.width, hints.height):
+        return hints
+    scale = np.array([width / hints.width, height / hints.height])
+    limit = np.array([width - 1, height - 1])
+    points = lambda xy: np.clip((xy + 0.5) * scale - 0.5, 0, limit)  # noqa: E731 (pixel centres stay centres)
+    arrows = np.concatenate([points(hints.arrows[:, :2]), hints.arrows[:, 2:] * scale], axis=1)
+    return replace(hints, width=width, height=height, arrows=arrows, anchors=points(hints.anchors))

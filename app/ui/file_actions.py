@@ -66,7 +66,11 @@ class FileActions:
         for name in names:
             action = self.examples_menu.addAction(name.capitalize())
             action.triggered.connect(lambda _checked=False, name=name: self.open_example(name))
-        self.examples_menu.setEnabled(bool(names))
+        from app.pipeline import FLOW_EXAMPLE  # the water example flows (app/ui/flow_tool.py)
+
+        action = self.examples_menu.addAction(f"{FLOW_EXAMPLE.capitalize()} (flow)")
+        action.triggered.connect(lambda _checked=False: self.window.flow.open_example(FLOW_EXAMPLE))
+        self.examples_menu.setEnabled(True)
 
     # opening
 

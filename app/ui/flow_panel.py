@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QDoubleSpinBox, QFormLayout, QLabel, QPushButton, QRadioButton, QSpinBox, QVBoxLayout,
-    QWidget,
+    QButtonGroup, QCheckBox, QDoubleSpinBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QPushButton, QRadioButton,
+    QSpinBox, QVBoxLayout, QWidget,
 )
 
 from app.core.flow_field import DEFAULT_FLOW_FRAMES
@@ -39,11 +39,13 @@ class FlowPanel(QWidget):
         layout.addWidget(self.draw_button)
         self.mode_group = QButtonGroup(self)
         self.mode_buttons = {}
+        modes = QGridLayout()
         for index, (mode, label) in enumerate(MODES):
             button = QRadioButton(label, self)
             self.mode_group.addButton(button, index)
             self.mode_buttons[mode] = button
-            layout.addWidget(button)
+            modes.addWidget(button, index // 2, index % 2)
+        layout.addLayout(modes)
         self.mode_buttons["arrow"].setChecked(True)
         self.mode_group.idToggled.connect(lambda _id, on: on and self.changed.emit())
 
@@ -68,15 +70,18 @@ class FlowPanel(QWidget):
         self.speed_spin.valueChanged.connect(self.speed_edited.emit)
         form.addRow("Speed", self.speed_spin)
         layout.addLayout(form)
-        self.show_check = QCheckBox("Show arrows and fluid", self)
+        row = QHBoxLayout()
+        self.show_check = QCheckBox("Show hints", self)
         self.show_check.setChecked(True)
+        self.show_check.setToolTip("Draw the arrows, anchors and fluid over the scene")
         self.show_check.toggled.connect(lambda _on: self.changed.emit())
-        layout.addWidget(self.show_check)
+        row.addWidget(self.show_check)
         self.clear_button = QPushButton("Clear flow", self)
         self.clear_button.clicked.connect(self.clear_requested.emit)
-        layout.addWidget(self.clear_button)
-        self.help_label = QLabel("Drag to draw an arrow (its length is the speed: pixels per second); click "
-                                 "to drop an anchor; drag a handle to move it, right-click it to delete.", self)
+        row.addWidget(self.clear_button)
+        layout.addLayout(row)
+        self.help_label = QLabel("Drag: an arrow (length = pixels per second). Click: an anchor. "
+                                 "Drag a handle to move it, right-click to delete.", self)
         self.help_label.setWordWrap(True)
         layout.addWidget(self.help_label)
         layout.addStretch(1)

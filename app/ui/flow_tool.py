@@ -159,6 +159,28 @@ class FlowController:
         if self.window.document.flow_hints is not None:
             self.commit(None, "Clear Flow")
 
+    def open_example(self, name: str | None = None) -> bool:
+        """Open a bundled flow example: its photo and its arrows, anchors and fluid mask."""
+        from app.core.flow_field import FlowHintError, rescale_hints
+        from app.data.images import ImageLoadError
+        from app.pipeline import EXAMPLES_DIR, FLOW_EXAMPLE, flow_example
+
+        window = self.window
+        name = name or FLOW_EXAMPLE
+        try:
+            image, hints = flow_example(name)
+        except (ImageLoadError, FlowHintError, OSError) as error:
+            window.show_error("Could not open example", str(error))
+            return False
+        window.cancel_generation()
+        document = window.document
+        document.set_photo(image, name, str(EXAMPLES_DIR / f"{name}.png"))
+        window.projects.project_path = None
+        height, width = document.preview_image.shape[:2]
+        document.set_flow_hints(rescale_hints(hints, width, height))
+        window.statusBar().showMessage(f"Example '{name}': it flows along its arrows; Draw flow edits them.", 8000)
+        return True
+
     # --- the mouse -----------------------------------------------------------------------------------
 
     def _clamp(self, x: float, y: float):

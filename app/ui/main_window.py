@@ -177,6 +177,8 @@ class MainWindow(QMainWindow):
         self.brush_dock = self._dock("Brush", self.brush_panel, Qt.RightDockWidgetArea)
         self.flow_panel = FlowPanel(self)
         self.flow_dock = self._dock("Flow", self.flow_panel, Qt.RightDockWidgetArea)
+        self.tabifyDockWidget(self.brush_dock, self.flow_dock)
+        self.brush_dock.raise_()
         self.splitDockWidget(self.bands_dock, self.xt_dock, Qt.Horizontal)
         self.resizeDocks([self.bands_dock, self.xt_dock], [760, 560], Qt.Horizontal)
         self.resizeDocks([self.bands_dock], [330], Qt.Vertical)

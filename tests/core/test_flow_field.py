@@ -235,3 +235,15 @@ def test_a_flow_field_checks_its_shape_and_timing():
         FlowField(np.zeros((3, 4, 4)))
     with pytest.raises(ValueError):
         FlowField(np.zeros((2, 4, 4)), num_frames=1)
+
+
+def test_rescaled_hints_make_the_same_flow_on_a_resized_photo():
+    from app.core.flow_field import rescale_hints
+
+    hints = FlowHints(WIDTH, HEIGHT, arrows=[[10, 18, 30, 6]], anchors=[[40, 30]])
+    doubled = rescale_hints(hints, 2 * WIDTH, 2 * HEIGHT)
+    np.testing.assert_array_equal(doubled.arrows, [[20.5, 36.5, 60, 12]])  # pixel centres map to pixel centres
+    np.testing.assert_array_equal(doubled.anchors, [[80.5, 60.5]])
+    arrows_only = FlowHints(WIDTH, HEIGHT, arrows=[[10, 18, 30, 6]])
+    np.testing.assert_allclose(velocity_from_hints(rescale_hints(arrows_only, 2 * WIDTH, 2 * HEIGHT), HEIGHT, WIDTH),
+                               velocity_from_hints(arrows_only, HEIGHT, WIDTH), atol=1e-4)

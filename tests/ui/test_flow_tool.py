@@ -195,3 +195,14 @@ def test_export_writes_the_flow_loop(studio, tmp_path, qtbot):
 
         frames = sorted(os.listdir(out))
         assert len(frames) == 24
+
+
+def test_the_water_example_opens_flowing_from_the_examples_menu(studio):
+    action = next(action for action in studio.examples_menu.actions() if action.text() == "Fountain (flow)")
+    action.trigger()
+    document = studio.document
+    assert document.name == "fountain" and document.flow_hints is not None
+    assert len(document.flow_hints.arrows) == 8 and document.flow_hints.mask is not None
+    assert (document.flow_hints.height, document.flow_hints.width) == document.preview_image.shape[:2]
+    assert studio.viewport.flow_player is not None and not studio.viewport.flow_follows_sway
+    assert studio.undo_stack.count() == 0
