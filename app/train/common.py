@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import json
 import os
+import pickle
 import random
 import shlex
 import sys
@@ -234,13 +235,20 @@ def save_checkpoint(path: str, state: dict) -> None:
 
 
 def load_checkpoint(path: str, device) -> dict:
-    """The dict save_checkpoint wrote; ValueError with one sentence when it is missing or damaged."""
+    """The dict save_checkpoint wrote; ValueError with one sentence when it is missing, damaged, or
+    holds anything but tensors and plain values (weights_only=True: a pickle never runs code here)."""
     if not os.path.isfile(path):
         raise ValueError(f"--resume: '{path}' does not exist.")
     try:
-        return torch.load(path, map_location=device, weights_only=False)
-    except Exception:
+        checkpoint = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:
+        if isinstance(error, pickle.UnpicklingError) and "global" in str(error).lower():
+            raise ValueError(f"--resume: the checkpoint '{path}' holds objects other than tensors and plain "
+                             "values; it was not loaded.") from None
         raise ValueError(f"--resume: the checkpoint '{path}' is damaged.") from None
+    if not isinstance(checkpoint, dict) or not {"model", "step"} <= set(checkpoint):
+        raise ValueError(f"--resume: '{path}' is not a training checkpoint.")
+    return checkpoint
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

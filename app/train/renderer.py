@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -32,8 +31,8 @@ import torch.nn.functional as F
 
 from app.arguments import parse_size
 from app.render.net import DEFAULT_CONFIG, LearnedRenderer, save_renderer
+from app.train.common import CHECKPOINT_NAME, learning_rate, load_checkpoint, save_checkpoint
 
-CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
 WEIGHTS_NAME = "renderer.safetensors"
 
@@ -82,14 +81,6 @@ def elapsed_fraction(step: int, total_steps: int, elapsed: float, time_limit: fl
     """How far training is, 0..1: by steps, or by time when a time limit comes first."""
     by_steps = step / max(1, total_steps)
     return max(by_steps, elapsed / time_limit) if time_limit else by_steps
-
-
-def learning_rate(step: int, peak: float, warmup_steps: int, progress: float) -> float:
-    """Linear warm-up over warmup_steps, then cosine decay to 10% of the peak as progress goes to 1."""
-    if step < warmup_steps:
-        return peak * (step + 1) / warmup_steps
-    progress = min(1.0, max(0.0, progress))
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 # --- command line --------------------------------------------------------------------------------
@@ -171,12 +162,15 @@ def main(argv=None) -> int:
     step = 0
     checkpoint_path = os.path.join(args.out, CHECKPOINT_NAME)
     if args.resume:
-        if not os.path.isfile(checkpoint_path):
-            print(f"error: --resume: '{checkpoint_path}' does not exist.", file=sys.stderr)
+        try:
+            checkpoint = load_checkpoint(checkpoint_path, device)
+            model = LearnedRenderer(checkpoint["config"]).to(device)
+            model.load_state_dict(checkpoint["model"])
+        except (ValueError, KeyError, RuntimeError, TypeError) as error:
+            fits = isinstance(error, ValueError)
+            print(f"error: {error if fits else f'--resume: {checkpoint_path!r} does not fit the renderer.'}",
+                  file=sys.stderr)
             return 2
-        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        model = LearnedRenderer(checkpoint["config"]).to(device)
-        model.load_state_dict(checkpoint["model"])
         optimizer = make_optimizer(model, args.lr)
         optimizer.load_state_dict(checkpoint["optimizer"])
         step = int(checkpoint["step"])
@@ -193,10 +187,9 @@ def main(argv=None) -> int:
               f"from {len(dataset.clips)} clips, crops {args.size[0]}x{args.size[1]}, batch {args.batch} x {world_size}, "
               f"device {device}, steps {step} -> {args.steps}")
 
-    def save_checkpoint():
-        torch.save({"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                    "config": raw_model.config, "args": vars(args)}, checkpoint_path + ".tmp")
-        os.replace(checkpoint_path + ".tmp", checkpoint_path)
+    def save():
+        save_checkpoint(checkpoint_path, {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
+                                          "step": step, "config": raw_model.config, "args": vars(args)})
 
     # The loop.
     model.train()
@@ -244,13 +237,13 @@ def main(argv=None) -> int:
                 print(f"step {step:6d}  loss {record['loss']:.4f} (avg {running:.4f})  l1 {record['l1']:.4f}  "
                       f"grad {record['grad']:.4f}  alpha {record['alpha']:.3f}  {record['seconds']:.0f}s", flush=True)
             if is_main and step % args.save_every == 0:
-                save_checkpoint()
+                save()
         epoch += 1
     if is_main and step < args.steps:
         print(f"Time limit of {args.time_limit:g} s reached at step {step}.")
 
     if is_main:
-        save_checkpoint()
+        save()
         meta = {"steps": step, "batch": args.batch * world_size, "crop": f"{args.size[0]}x{args.size[1]}",
                 "lr": args.lr, "ssim_weight": args.ssim_weight, "device": str(device.type),
                 "data": os.path.basename(os.path.normpath(args.data)), "clips": dataset.clips,

@@ -134,14 +134,14 @@ def test_resume_continues_the_step_count(dataset_dir, tmp_path):
     assert vae.main(arguments + ["--steps", "6", "--resume"]) == 0
     steps = [record["step"] for record in read_log(out) if "loss" in record]
     assert steps == [1, 2, 3, 4, 5, 6]
-    assert torch.load(os.path.join(out, CHECKPOINT_NAME), weights_only=False)["step"] == 6
+    assert torch.load(os.path.join(out, CHECKPOINT_NAME), weights_only=True)["step"] == 6
 
 
 def test_time_limit_stops_cleanly_with_a_checkpoint_and_weights(dataset_dir, tmp_path):
     out = str(tmp_path / "limited")
     assert vae.main(["--data", dataset_dir, "--out", out, "--config", "tiny", "--steps", "1000", "--batch", "2",
                      "--time-limit", "0", "--val-items", "1", "--scale-items", "2", *COMMON]) == 0
-    assert torch.load(os.path.join(out, CHECKPOINT_NAME), weights_only=False)["step"] < 1000
+    assert torch.load(os.path.join(out, CHECKPOINT_NAME), weights_only=True)["step"] < 1000
     assert os.path.isfile(os.path.join(out, "vae.safetensors"))
 
 
@@ -159,7 +159,7 @@ def test_vae_trains_under_torchrun_with_two_gloo_processes(dataset_dir, tmp_path
     environment = {**os.environ, "PYTHONPATH": REPO_ROOT, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    checkpoint = torch.load(os.path.join(out, CHECKPOINT_NAME), weights_only=False)
+    checkpoint = torch.load(os.path.join(out, CHECKPOINT_NAME), weights_only=True)
     assert checkpoint["step"] == 4
     assert os.path.isfile(os.path.join(out, "vae.safetensors"))
     assert [record["step"] for record in read_log(out) if "loss" in record] == [1, 2, 3, 4]  # rank 0 only
