@@ -13,7 +13,8 @@ The flow layer's hints (arrows, anchors, speed, loop; app/core/flow_field.py) ar
 under "flow" (format 2). Format 1 files (no flow layer) are still read.
 
 save_project writes atomically (app.atomic); load_project raises ProjectError with one sentence for
-anything it cannot read. No Qt here.
+anything it cannot read, checking every part's size (and the photo's pixel count, from its header)
+before reading it and every value after; member names are never used as file paths. No Qt here.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import numpy as np
 from app.atomic import atomic_write
 from app.core.flow_field import FlowHintError, FlowHints, hints_from_dict, hints_to_dict
 from app.core.procedural import BrushSettings
-from app.core.spectral import Motion
+from app.core.spectral import MAX_BANDS, Motion, MotionFileError, read_motion_npz
+from app.data.images import MAX_DECODED_PIXELS
 
 FORMAT_VERSION = 2  # 2: the flow layer
 PROJECT_SUFFIX = ".aeolus"
@@ -39,6 +41,9 @@ MOTION = "motion.npz"
 BRUSH_MASK = "brush_mask.npy"
 FREEZE_MASK = "freeze_mask.npy"
 FLOW_MASK = "flow_mask.npy"
+MAX_PART_BYTES = 1 << 30  # no part of a real project is larger than 1 GiB uncompressed
+MAX_GAIN = 100.0  # band gains and magnitude
+MIN_SLOWDOWN, MAX_SLOWDOWN = 0.01, 100.0
 
 
 class ProjectError(ValueError):
@@ -132,11 +137,15 @@ def save_project(path: str, project: Project) -> str:
 # --- reading -----------------------------------------------------------------------------------
 
 
-def _read_part(archive: zipfile.ZipFile, part: str, name: str) -> bytes:
+def _read_part(archive: zipfile.ZipFile, part: str, name: str, limit: int = MAX_PART_BYTES) -> bytes:
+    """A member's bytes (never used as a file path), after checking its declared size."""
     try:
-        return archive.read(part)
+        info = archive.getinfo(part)
     except KeyError:
         raise ProjectError(f"Project '{name}' is missing its {part}.") from None
+    if info.file_size > limit:
+        raise ProjectError(f"Project '{name}' has a {part} of {info.file_size:,} bytes; the limit is {limit:,}.")
+    return archive.read(info)
 
 
 def _read_mask(archive, part: str, name: str) -> np.ndarray:
@@ -146,28 +155,36 @@ def _read_mask(archive, part: str, name: str) -> np.ndarray:
         raise
     except (ValueError, OSError, EOFError) as error:
         raise ProjectError(f"Project '{name}' has an unreadable {part} ({error}).") from None
-    if mask.ndim != 2 or not np.issubdtype(mask.dtype, np.floating):
+    if mask.ndim != 2 or not np.issubdtype(mask.dtype, np.floating) or min(mask.shape) < 1:
         raise ProjectError(f"Project '{name}' has a {part} of shape {mask.shape} and type {mask.dtype}; "
                            "expected a float (H, W) mask.")
-    return mask.astype(np.float32, copy=False)
+    mask = mask.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(mask)):
+        raise ProjectError(f"Project '{name}' has a {part} with non-finite values.")
+    return np.clip(mask, 0.0, 1.0)
 
 
 def _read_motion(archive, name: str) -> Motion:
+    data = _read_part(archive, MOTION, name)
     try:
-        with np.load(io.BytesIO(_read_part(archive, MOTION, name)), allow_pickle=False) as data:
-            return Motion(data["spectrum"], int(data["num_frames"]), float(data["fps"]))
-    except ProjectError:
-        raise
-    except (ValueError, OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as error:
-        raise ProjectError(f"Project '{name}' has an unreadable motion ({error}).") from None
+        return read_motion_npz(io.BytesIO(data), MOTION)
+    except MotionFileError as error:
+        raise ProjectError(f"Project '{name}' has an unusable motion: {error}") from None
 
 
 def _read_photo(archive, name: str) -> np.ndarray:
+    """The photo, its size checked from the PNG header before decoding."""
     import cv2
 
-    data = np.frombuffer(_read_part(archive, PHOTO, name), np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
+    data = _read_part(archive, PHOTO, name)
+    width, height = _png_size(data)
+    if width < 1 or height < 1:
+        raise ProjectError(f"Project '{name}' has an unreadable photo.")
+    if width * height > MAX_DECODED_PIXELS:
+        raise ProjectError(f"Project '{name}' has a photo of {width}x{height} pixels; the limit is "
+                           f"{MAX_DECODED_PIXELS // 1_000_000} megapixels.")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or image.shape[:2] != (height, width):
         raise ProjectError(f"Project '{name}' has an unreadable photo.")
     return np.ascontiguousarray(image[..., ::-1])  # BGR -> RGB
 
@@ -186,12 +203,42 @@ def _read_flow(archive, manifest: dict, name: str) -> FlowHints | None:
         raise ProjectError(f"Project '{name}' has an unreadable flow layer ({error}).") from None
 
 
-def _brush_settings(values: dict, name: str) -> BrushSettings:
+def _png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk; (0, 0) when it is not a PNG."""
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return 0, 0
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _number(manifest: dict, key: str, default: float, low: float, high: float, name: str) -> float:
+    """A finite number in [low, high] from the manifest."""
+    value = manifest.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= float(value) <= high:
+        raise ProjectError(f"Project '{name}' has an invalid {key} ({value!r}).")
+    return float(value)
+
+
+def _gains(manifest: dict, name: str) -> np.ndarray | None:
+    gains = manifest.get("gains")
+    if gains is None:
+        return None
+    if (not isinstance(gains, list) or not 1 <= len(gains) <= MAX_BANDS
+            or not all(isinstance(g, (int, float)) and not isinstance(g, bool) and 0 <= g <= MAX_GAIN
+                       for g in gains)):
+        raise ProjectError(f"Project '{name}' has invalid band gains.")
+    return np.asarray(gains, np.float32)
+
+
+def _brush_settings(values, name: str) -> BrushSettings:
+    if not isinstance(values, dict):
+        raise ProjectError(f"Project '{name}' has invalid brush settings.")
     known = {item.name for item in fields(BrushSettings)}
     try:
-        return BrushSettings(**{key: value for key, value in values.items() if key in known})
-    except TypeError as error:
+        settings = BrushSettings(**{key: value for key, value in values.items() if key in known})
+        settings.validate()
+    except (TypeError, ValueError) as error:
         raise ProjectError(f"Project '{name}' has invalid brush settings ({error}).") from None
+    return settings
 
 
 def load_project(path: str) -> Project:
@@ -216,15 +263,23 @@ def load_project(path: str) -> Project:
             brush_mask = _read_mask(archive, BRUSH_MASK, name) if manifest.get("has_brush_mask") else None
             freeze_mask = _read_mask(archive, FREEZE_MASK, name) if manifest.get("has_freeze_mask") else None
             flow = _read_flow(archive, manifest, name)
-            gains = manifest.get("gains")
+            settings = manifest.get("settings") or {}
+            if not isinstance(settings, dict) or not isinstance(manifest.get("name", ""), str):
+                raise ProjectError(f"Project '{name}' has an invalid {MANIFEST}.")
             return Project(
                 image=image, motion=motion, brush_mask=brush_mask, freeze_mask=freeze_mask,
-                gains=None if gains is None else np.asarray(gains, np.float32),
-                magnitude=float(manifest.get("magnitude", 1.0)), slowdown=float(manifest.get("slowdown", 1.0)),
+                gains=_gains(manifest, name),
+                magnitude=_number(manifest, "magnitude", 1.0, 0.0, MAX_GAIN, name),
+                slowdown=_number(manifest, "slowdown", 1.0, MIN_SLOWDOWN, MAX_SLOWDOWN, name),
                 brush=_brush_settings(manifest.get("brush") or {}, name),
-                name=str(manifest.get("name", "")), settings=dict(manifest.get("settings") or {}), flow=flow,
+                name=str(manifest.get("name", "")), settings=dict(settings), flow=flow,
             )
     except ProjectError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as error:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, RuntimeError,
+            NotImplementedError, TypeError, AttributeError, KeyError) as error:
+        # zipfile raises RuntimeError (encrypted), NotImplementedError (compression method) and
+        # ValueError for crafted archives: all mean the same to a person
         raise ProjectError(f"Project '{name}' is truncated or not an Aeolus project ({error}).") from None
+    except MemoryError:
+        raise ProjectError(f"Project '{name}' is too large to open.") from None

@@ -62,6 +62,10 @@ class BrushSettings:
     coherence_px: float = 24.0          # spatial correlation length: closer pixels move together
     seed: int = 0
 
+    def validate(self) -> None:
+        """ValueError with one sentence for the first unusable setting (default bands and timing)."""
+        _validate_settings(self, DEFAULT_NUM_BANDS, DEFAULT_NUM_FRAMES, DEFAULT_FPS)
+
 
 def brush_motion(mask, settings: BrushSettings = BrushSettings(), num_bands: int = DEFAULT_NUM_BANDS,
                  num_frames: int = DEFAULT_NUM_FRAMES, fps: float = DEFAULT_FPS) -> Motion:
@@ -135,7 +139,9 @@ class _CoarseGrid:
         return np.meshgrid(x, y)
 
     def smooth_field(self, rng: np.random.Generator, sigma_px: float) -> np.ndarray:
-        """Unit-std Gaussian random field float32 (h, w), correlated over ~sigma_px image pixels."""
+        """Unit-std Gaussian random field float32 (h, w), correlated over ~sigma_px image pixels
+        (at most 4 image sizes: a field correlated over more is the same constant-looking field)."""
+        sigma_px = min(float(sigma_px), 4.0 * max(self.height, self.width))
         sigma_x = sigma_px / self.cell_width
         sigma_y = sigma_px / self.cell_height
         kernel_x = _gaussian_kernel(sigma_x)
@@ -258,6 +264,9 @@ def _validate_settings(settings: BrushSettings, num_bands: int, num_frames: int,
         raise ValueError(f"falloff_beta must be a finite number >= 0; got {settings.falloff_beta}.")
     if not (math.isfinite(settings.coherence_px) and settings.coherence_px > 0):
         raise ValueError(f"coherence_px must be positive; got {settings.coherence_px}.")
+    if isinstance(settings.seed, bool) or not isinstance(settings.seed, (int, np.integer)) \
+            or not 0 <= int(settings.seed) < 2**63:
+        raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1; got {settings.seed!r}.")
     if settings.dominant_hz is not None:
         highest_hz = (int(num_bands) - 1) * fps / int(num_frames)
         if not (0 < settings.dominant_hz <= highest_hz * (1 + 1e-9)):

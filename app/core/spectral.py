@@ -24,6 +24,13 @@ DEFAULT_NUM_FRAMES = 150
 DEFAULT_FPS = 30.0
 DEFAULT_NUM_BANDS = 16
 
+# What a real motion never exceeds: files and projects are checked against these before reading data.
+MAX_BANDS = 128
+MAX_FRAMES = 3600  # two minutes at 30 fps
+MIN_FPS, MAX_FPS = 1.0, 240.0
+MAX_SPECTRUM_VALUES = 16 * 2 * 2048 * 2048  # K * 2 * H * W: 1 GiB of complex64
+MAX_DISPLACEMENT_PX = 10_000.0  # |S_k| <= T * this (a band moving pixels further than this is no motion)
+
 
 class MotionFileError(ValueError):
     """A motion file that cannot be read or is not a valid spectral volume (one clear sentence)."""
@@ -53,8 +60,10 @@ class Motion:
                 f"{spectrum.shape[0]} bands do not fit {self.num_frames} frames "
                 f"(at most {int(self.num_frames) // 2 + 1})."
             )
-        if not float(self.fps) > 0:
-            raise ValueError(f"fps must be positive; got {self.fps}.")
+        if not MIN_FPS <= float(self.fps) <= MAX_FPS:
+            raise ValueError(f"fps must be between {MIN_FPS:g} and {MAX_FPS:g}; got {self.fps}.")
+        if int(self.num_frames) > MAX_FRAMES:
+            raise ValueError(f"A motion has at most {MAX_FRAMES} frames; got {self.num_frames}.")
         object.__setattr__(self, "spectrum", anchor_first_frame(spectrum, int(self.num_frames)))
         object.__setattr__(self, "num_frames", int(self.num_frames))
         object.__setattr__(self, "fps", float(self.fps))
@@ -168,22 +177,27 @@ def magnify(motion: Motion, factor: float) -> Motion:
 
 
 def resize_motion(motion: Motion, height: int, width: int) -> Motion:
-    """Resample the spectrum to height x width; displacements scale with the grid."""
+    """Resample the spectrum to height x width; displacements scale with the grid.
+
+    The 4K real planes are resized as the channels of one image: one cv2.resize call (in groups of
+    4 channels for INTER_AREA, which OpenCV limits to 4 channels at fractional scales)."""
     import cv2
 
     if (height, width) == (motion.height, motion.width):
         return motion
     shrinking = height * width < motion.height * motion.width
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    planes = motion.spectrum.reshape(-1, motion.height, motion.width)  # (K*2, H, W)
-    stacked = np.concatenate([planes.real, planes.imag], axis=0).transpose(1, 2, 0)  # (H, W, 4K)
-    resized = np.stack(
-        [cv2.resize(np.ascontiguousarray(stacked[:, :, i]), (width, height), interpolation=interpolation)
-         for i in range(stacked.shape[2])], axis=0)  # (4K, h, w)
-    half = planes.shape[0]
-    spectrum = (resized[:half] + 1j * resized[half:]).reshape(motion.num_bands, 2, height, width)
+    planes = motion.num_bands * 2
+    real = motion.spectrum.view(np.float32).reshape(planes, motion.height, motion.width, 2)  # real, imag last
+    channels = np.ascontiguousarray(real.transpose(1, 2, 0, 3)).reshape(motion.height, motion.width, 2 * planes)
+    group = 4 if interpolation == cv2.INTER_AREA else 512
+    resized = np.concatenate(
+        [cv2.resize(channels[:, :, start:start + group], (width, height), interpolation=interpolation)
+         .reshape(height, width, -1) for start in range(0, 2 * planes, group)], axis=2)  # (h, w, 4K)
+    pairs = np.ascontiguousarray(resized.reshape(height, width, planes, 2).transpose(2, 0, 1, 3))  # (2K, h, w, 2)
+    spectrum = pairs.view(np.complex64).reshape(motion.num_bands, 2, height, width)
     scale = np.array([width / motion.width, height / motion.height], np.float32)[None, :, None, None]
-    return replace(motion, spectrum=(spectrum * scale).astype(np.complex64))
+    return replace(motion, spectrum=spectrum * scale)
 
 
 def crop_motion(motion: Motion, top: int, left: int, height: int, width: int) -> Motion:
@@ -224,12 +238,102 @@ def mean_amplitude(motion: Motion) -> np.ndarray:
 # --- files -------------------------------------------------------------------------------------
 
 
+def check_motion_values(motion: Motion, what: str = "The motion") -> None:
+    """ValueError with one sentence when a motion holds NaN, infinite or absurdly large values."""
+    spectrum = motion.spectrum
+    if not np.all(np.isfinite(spectrum)):
+        raise ValueError(f"{what} contains non-finite values (NaN or infinity).")
+    largest = float(np.abs(spectrum).max()) if spectrum.size else 0.0
+    if largest > motion.num_frames * MAX_DISPLACEMENT_PX:
+        raise ValueError(f"{what} moves pixels further than {MAX_DISPLACEMENT_PX:g} pixels.")
+
+
 def save_motion(path: str, motion: Motion) -> None:
-    """Write a .npz (spectrum, num_frames, fps) atomically: temp file in the same folder, then rename."""
+    """Write a .npz (spectrum, num_frames, fps) atomically: temp file in the same folder, then rename.
+    A motion with non-finite or absurd values is refused (ValueError) before anything is written."""
     from app.atomic import atomic_write
 
+    check_motion_values(motion)
     atomic_write(path, lambda file: np.savez(file, spectrum=motion.spectrum, num_frames=np.int64(motion.num_frames),
                                              fps=np.float64(motion.fps)), suffix=".npz")
+
+
+def _member_header(archive: zipfile.ZipFile, member: str, name: str) -> tuple[tuple, np.dtype]:
+    """(shape, dtype) of an .npy member of an .npz, read from its header only."""
+    with archive.open(member) as file:
+        version = np.lib.format.read_magic(file)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(file)
+        elif version in ((2, 0), (3, 0)):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(file)
+        else:
+            raise MotionFileError(f"Motion file '{name}' has an unknown array format.")
+    return shape, dtype
+
+
+def read_motion_npz(source, name: str) -> Motion:
+    """A Motion from an .npz (a path or a binary file), checked header first: shapes, sizes and
+    timing against the limits above before any data is read, then the values. MotionFileError
+    with one sentence for anything wrong."""
+    try:
+        with zipfile.ZipFile(source) as archive:
+            members = {member[:-4]: member for member in archive.namelist() if member.endswith(".npy")}
+            missing = {"spectrum", "num_frames", "fps"} - set(members)
+            if missing:
+                raise MotionFileError(f"Motion file '{name}' lacks {', '.join(sorted(missing))}.")
+            shape, dtype = _member_header(archive, members["spectrum"], name)
+            for scalar in ("num_frames", "fps"):
+                scalar_shape, scalar_dtype = _member_header(archive, members[scalar], name)
+                if int(np.prod(scalar_shape)) != 1 or scalar_dtype.kind not in "iuf":
+                    raise MotionFileError(f"Motion file '{name}' has an invalid {scalar}.")
+            _check_spectrum_header(shape, dtype, name)
+            for scalar in ("num_frames", "fps"):
+                if archive.getinfo(members[scalar]).file_size > 4096:
+                    raise MotionFileError(f"Motion file '{name}' has an invalid {scalar}.")
+            num_frames_value = np.load(archive.open(members["num_frames"]), allow_pickle=False).reshape(-1)[0]
+            fps = float(np.load(archive.open(members["fps"]), allow_pickle=False).reshape(-1)[0])
+            if not (np.isfinite(num_frames_value) and float(num_frames_value) == int(num_frames_value)):
+                raise MotionFileError(f"Motion file '{name}' has an invalid frame count ({num_frames_value}).")
+            num_frames = int(num_frames_value)
+            _check_timing(shape[0], num_frames, fps, name)
+            spectrum = np.load(archive.open(members["spectrum"]), allow_pickle=False)
+    except MotionFileError:
+        raise
+    except MemoryError:
+        raise MotionFileError(f"Motion file '{name}' is too large to load.") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, TypeError,
+            OverflowError, RuntimeError) as error:
+        raise MotionFileError(f"Motion file '{name}' is truncated or not a motion file ({error}).") from None
+    if spectrum.shape != tuple(shape):
+        raise MotionFileError(f"Motion file '{name}' is truncated or not a motion file.")
+    motion = Motion(spectrum, num_frames, fps)
+    try:
+        check_motion_values(motion, f"Motion file '{name}'")
+    except ValueError as error:
+        raise MotionFileError(str(error)) from None
+    return motion
+
+
+def _check_spectrum_header(shape: tuple, dtype: np.dtype, name: str) -> None:
+    if dtype.kind != "c" or len(shape) != 4 or shape[1] != 2:
+        raise MotionFileError(
+            f"Motion file '{name}' holds a spectrum of shape {tuple(shape)} and type {dtype}; "
+            "expected complex (K, 2, H, W).")
+    if min(shape) < 1:
+        raise MotionFileError(f"Motion file '{name}' holds an empty spectrum {tuple(shape)}.")
+    values = int(np.prod(shape, dtype=np.float64))
+    if shape[0] > MAX_BANDS or values > MAX_SPECTRUM_VALUES:
+        raise MotionFileError(
+            f"Motion file '{name}' is too large ({shape[0]} bands of {shape[3]}x{shape[2]}; the limit is "
+            f"{MAX_BANDS} bands and {MAX_SPECTRUM_VALUES // 2:,} values per axis).")
+
+
+def _check_timing(num_bands: int, num_frames: int, fps: float, name: str) -> None:
+    if not (2 <= num_frames <= MAX_FRAMES and np.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS
+            and num_bands <= num_frames // 2 + 1):
+        raise MotionFileError(
+            f"Motion file '{name}' has invalid timing ({num_bands} bands, {num_frames} frames, {fps:g} fps; "
+            f"a motion has 2 to {MAX_FRAMES} frames at {MIN_FPS:g} to {MAX_FPS:g} fps).")
 
 
 def load_motion(path: str) -> Motion:
@@ -237,26 +341,4 @@ def load_motion(path: str) -> Motion:
     name = os.path.basename(str(path))
     if not os.path.isfile(path):
         raise MotionFileError(f"Motion file '{name}' does not exist.")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = {"spectrum", "num_frames", "fps"} - set(data.files)
-            if missing:
-                raise MotionFileError(f"Motion file '{name}' lacks {', '.join(sorted(missing))}.")
-            spectrum = data["spectrum"]
-            num_frames = int(data["num_frames"])
-            fps = float(data["fps"])
-    except MotionFileError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, TypeError) as error:
-        raise MotionFileError(f"Motion file '{name}' is truncated or not a motion file ({error}).") from None
-    if not np.iscomplexobj(spectrum) or spectrum.ndim != 4 or spectrum.shape[1] != 2:
-        raise MotionFileError(
-            f"Motion file '{name}' holds a spectrum of shape {spectrum.shape} and type {spectrum.dtype}; "
-            "expected complex (K, 2, H, W).")
-    if not np.all(np.isfinite(spectrum)):
-        raise MotionFileError(f"Motion file '{name}' contains non-finite values.")
-    if num_frames < 2 or not np.isfinite(fps) or fps <= 0 or spectrum.shape[0] > num_frames // 2 + 1:
-        raise MotionFileError(
-            f"Motion file '{name}' has inconsistent timing ({spectrum.shape[0]} bands, "
-            f"{num_frames} frames, {fps} fps).")
-    return Motion(spectrum, num_frames, fps)
+    return read_motion_npz(path, name)

@@ -26,8 +26,11 @@ from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 DEFAULT_MAX_SIDE = 4096
 
-# The most pixels we agree to decode (after JPEG draft reduction): 300 MP is 900 MB as RGB.
-MAX_DECODED_PIXELS = 300_000_000
+# The most pixels we agree to decode (after JPEG draft reduction), checked from the file's header
+# before decoding: 150 MP is 450 MB as RGB (the largest medium-format cameras make 150 MP photos).
+MAX_DECODED_PIXELS = 150_000_000
+# Pixels converted to float at a time (alpha compositing, 16-bit): keeps the peak memory bounded.
+CONVERSION_ROWS_PIXELS = 4_000_000
 
 # Pillow refuses to open images with more than 2 x MAX_IMAGE_PIXELS pixels (about 179 MP by
 # default) before we get a chance to shrink them. We check the decoded size ourselves above, so we
@@ -278,7 +281,22 @@ def _decode_with_opencv(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
 
 
 def _to_rgb8(array: np.ndarray, notes: list[str]) -> np.ndarray:
-    """(H, W[, C]) in any dtype, alpha last -> (H, W, 3) uint8 RGB composited on the background."""
+    """(H, W[, C]) in any dtype, alpha last -> (H, W, 3) uint8 RGB composited on the background.
+
+    8- and 16-bit pictures (a fixed value range) are converted in bands of rows, so a huge one never
+    needs several float copies of itself at once."""
+    huge = array.ndim == 3 and array.shape[0] * array.shape[1] > CONVERSION_ROWS_PIXELS
+    if huge and array.dtype in (np.uint8, np.uint16):
+        rows = max(1, CONVERSION_ROWS_PIXELS // array.shape[1])
+        band_notes: list[str] = []
+        bands = [_to_rgb8_whole(array[top:top + rows], band_notes) for top in range(0, array.shape[0], rows)]
+        notes.extend(dict.fromkeys(band_notes))  # each note once, in order
+        return np.concatenate(bands, axis=0)
+    return _to_rgb8_whole(array, notes)
+
+
+def _to_rgb8_whole(array: np.ndarray, notes: list[str]) -> np.ndarray:
+    """_to_rgb8 in one piece."""
     if array.ndim == 2:
         array = array[:, :, None]  # (H, W, 1)
     channels = array.shape[2]

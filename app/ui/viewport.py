@@ -180,6 +180,11 @@ class ViewportBase:
         if self.overlay_mode != "none" and self.band_power is not None:
             rms = rms_displacement_map(self.band_power, self.playback.gains, self.playback.motion.num_frames)
             overlay = overlay_rgba(rms, self.overlay_mode)
+        grid = None if self.image is None else self.image.shape[:2]
+        if self.mask_rgba is not None and grid is not None and self.mask_rgba.shape[:2] != grid:
+            self.mask_rgba = None  # painted for another photo
+        if self.flow_rgba is not None and grid is not None and self.flow_rgba.shape[:2] != grid:
+            self.flow_rgba = None  # drawn for another photo
         self.overlay = composite(self.flow_rgba, composite(self.mask_rgba, overlay))
 
     def _on_timer(self) -> None:
