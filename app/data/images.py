@@ -15,7 +15,6 @@ whose first bytes do not claim a format Pillow fully supports, since such a file
 from __future__ import annotations
 
 import os
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -419,14 +418,7 @@ def save_image(path: str | os.PathLike, pixels: np.ndarray) -> None:
     if image_format == "JPEG" and image.mode == "RGBA":
         image = image.convert("RGB")  # JPEG has no alpha channel
 
+    from app.atomic import atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary_path = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temporary_path, "wb") as file:
-            image.save(file, format=image_format, **options)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary_path, path)
-    except BaseException:
-        temporary_path.unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda file: image.save(file, format=image_format, **options), suffix=path.suffix)

@@ -30,6 +30,8 @@ import tempfile
 
 import numpy as np
 
+from app.atomic import WriteError, atomic_path, check_folder, folder_mode, write_error
+
 FORMATS = ("mp4", "gif", "webm", "png")
 FILE_EXTENSIONS = {".mp4": "mp4", ".gif": "gif", ".webm": "webm", ".png": "png"}
 PNG_FRAME_PATTERN = "frame_{:04d}.png"
@@ -210,10 +212,10 @@ def _png_folder_path(path: str) -> str:
 
 def _check_folder(path: str) -> str:
     """The parent folder of path, or ExportError when it does not exist or is not writable."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
-        raise ExportError(f"Cannot write '{path}': the folder '{folder}' does not exist or is not writable.")
-    return folder
+    try:
+        return check_folder(path)
+    except WriteError as error:
+        raise ExportError(str(error)) from None
 
 
 def _remove(path: str | None) -> None:
@@ -293,20 +295,21 @@ def _export(path, frames, fps, format, progress, cancel, total, overwrite, mp4_c
         stream = itertools.chain([first], checked)
         if kind == "png":
             temp_path = tempfile.mkdtemp(prefix=".export-", dir=folder)
+            os.chmod(temp_path, folder_mode())  # mkdtemp makes a private 0700 folder
             _write_png_folder(temp_path, stream)
             _move_folder_into_place(temp_path, target, overwrite)
         else:
-            handle, temp_path = tempfile.mkstemp(prefix=".export-", suffix="." + kind, dir=folder)
-            os.close(handle)
-            if kind == "mp4":
-                _write_mp4(temp_path, stream, fps, crf=mp4_crf)
-            elif kind == "gif":
-                _write_gif(temp_path, stream, fps)
-            else:
-                _write_webm(temp_path, stream, fps)
-            os.replace(temp_path, target)
+            with atomic_path(target, suffix="." + kind) as temp_path:
+                if kind == "mp4":
+                    _write_mp4(temp_path, stream, fps, crf=mp4_crf)
+                elif kind == "gif":
+                    _write_gif(temp_path, stream, fps)
+                else:
+                    _write_webm(temp_path, stream, fps)
+    except WriteError as error:
+        raise ExportError(str(error)) from error
     except OSError as error:
-        raise ExportError(f"Could not write '{target}' ({error.strerror or error}).") from error
+        raise ExportError(str(write_error(target, error))) from error
     finally:
         checked.close()
         _remove(temp_path)

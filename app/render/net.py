@@ -206,12 +206,11 @@ def save_renderer(path: str | os.PathLike, model: LearnedRenderer, meta: dict | 
         "alpha": repr(float(model.alpha.detach())),  # exact, the fp16 tensor is rounded
         "training": json.dumps(meta or {}),
     }
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temp_path = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    save_file(state, temp_path, metadata=metadata)
-    os.chmod(temp_path, 0o644)  # readable like any other model file
-    os.replace(temp_path, path)
+    from app.atomic import atomic_path
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_path(path, suffix=".safetensors") as temp_path:
+        save_file(state, temp_path, metadata=metadata)
 
 
 def read_renderer_metadata(path: str | os.PathLike) -> dict:

@@ -234,7 +234,7 @@ def test_missing_folder_is_one_sentence(tmp_path):
     with pytest.raises(ExportError) as error:
         export_frames(tmp_path / "missing" / "loop.mp4", moving_frames(2), FPS)
     assert_one_sentence(error)
-    assert "does not exist or is not writable" in str(error.value)
+    assert "its folder does not exist" in str(error.value)
 
 
 def test_a_file_in_place_of_the_folder_is_one_sentence(tmp_path):
