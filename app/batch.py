@@ -18,6 +18,7 @@ import numpy as np
 
 from app.core.procedural import BrushSettings, brush_motion
 from app.core.spectral import Motion
+from app.device import resolve_device
 
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MOTION_GRID_MAX_SIDE = 640  # motions are made on a grid this size at most; rendering resizes them
@@ -76,14 +77,6 @@ def _output_size(image: np.ndarray, max_side: int | None):
     return (width, height) if (height, width) != image.shape[:2] else None
 
 
-def _resolve_device(name: str) -> str:
-    import torch
-
-    if name == "cpu":
-        return "cpu"
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 class _MotionSource:
     """Makes a motion for a photo: the model (loaded once, on first use) or the brush."""
 
@@ -106,7 +99,7 @@ class _MotionSource:
         from app.diffusion.predict import predict_motion
         from app.diffusion.weights import load_motion_model
 
-        device = _resolve_device(self.settings.device)
+        device = resolve_device(self.settings.device)
         if self.model is None:
             self.model = load_motion_model(self.model_path, device)
         return predict_motion(image, self.model, num_steps=self.settings.steps, guidance=self.settings.guidance,

@@ -59,16 +59,10 @@ class RenderSettings:
 
 
 def resolve_device(name: str = "auto"):
-    """torch.device for "auto" (CUDA if available, else CPU), "cpu" or "cuda"."""
-    import torch
+    """torch.device for "auto" (CUDA if available, else CPU), "cpu" or "cuda" (see app/device.py)."""
+    from app.device import torch_device
 
-    if name not in DEVICES:
-        raise ValueError(f"Unknown device '{name}'; choose auto, cpu or cuda.")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA was requested but this machine has no CUDA GPU; choose cpu or auto.")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    return torch_device(name)
 
 
 def scene_motion(motion: Motion | None, flow=None) -> Motion:

@@ -105,13 +105,9 @@ class Runtime:
 
 def resolve_device(name: str = "auto") -> torch.device:
     """torch.device for auto (CUDA when available), cpu or cuda; ValueError with one sentence."""
-    if name not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"Unknown device '{name}'; choose auto, cpu or cuda.")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA was requested but this machine has no CUDA GPU; choose cpu or auto.")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    from app.device import torch_device
+
+    return torch_device(name)
 
 
 def seed_everything(seed: int) -> None:

@@ -16,7 +16,6 @@ preview grid) is exported with it by every renderer; a scene that only flows pas
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +49,7 @@ class ExportRequest:
     slowdown: float = 1.0
     magnify: float = 1.0
     renderer: str = "splat"
+    device: str = "cpu"  # "cuda" or "cpu", resolved from the studio's preference (app/device.py)
 
 
 def with_format_extension(path: str, format: str) -> str:
@@ -64,14 +64,6 @@ def learned_renderer_available() -> bool:
     from app.pipeline import RENDERER_WEIGHTS
 
     return Path(RENDERER_WEIGHTS).is_file()
-
-
-@functools.lru_cache(maxsize=1)
-def export_device() -> str:
-    """'CUDA' or 'CPU': where splat and learned exports run."""
-    import torch
-
-    return "CUDA" if torch.cuda.is_available() else "CPU"
 
 
 def _gl_frames(renderer, motion: Motion, frames_per_loop: int, total: int, flow_loop=None):
@@ -140,10 +132,10 @@ def export_job(image: np.ndarray, motion: Motion | None, request: ExportRequest,
     if request.renderer == "gl":
         return export_gl(image, motion, request, report.progress, report.cancelled, flow=flow)
     settings = RenderSettings(renderer=request.renderer, num_loops=request.num_loops, slowdown=request.slowdown,
-                              magnify=request.magnify, size=request.size, device="auto")
+                              magnify=request.magnify, size=request.size, device=request.device)
     net = None
     if request.renderer == "net":
-        net = load_learned_renderer(resolve_device("auto"))
+        net = load_learned_renderer(resolve_device(request.device))
         if net is None:
             raise ValueError("No learned renderer is shipped in models/; choose softmax splatting.")
     path = with_format_extension(request.path, request.format)
@@ -159,8 +151,10 @@ class ExportDialog(QDialog):
     export_cancelled = Signal()
 
     def __init__(self, image: np.ndarray, motion: Motion | None, default_path: str, magnification: float = 1.0,
-                 slowdown: float = 1.0, parent=None, flow=None):
+                 slowdown: float = 1.0, parent=None, flow=None, device: str = "cpu"):
+        """device: 'cuda' or 'cpu', where the export renders (the studio resolves its preference)."""
         super().__init__(parent)
+        self.device = device
         self.setWindowTitle("Export loop")
         self.image = image
         self.motion = motion
@@ -228,7 +222,7 @@ class ExportDialog(QDialog):
         form.addRow("Slow motion", self.slowdown_spin)
         form.addRow("Magnification", self.magnify_spin)
         form.addRow("Renderer", self.renderer_combo)
-        form.addRow("", QLabel(f"Softmax splatting and the learned renderer run on the {export_device()}.", self))
+        form.addRow("", QLabel(f"Softmax splatting and the learned renderer run on the {self.device.upper()}.", self))
 
         buttons = QDialogButtonBox(self)
         self.export_button = buttons.addButton("Export", QDialogButtonBox.AcceptRole)
@@ -261,7 +255,8 @@ class ExportDialog(QDialog):
             size = None
         return ExportRequest(path=with_format_extension(self.path_edit.text().strip(), format), format=format,
                              size=size, num_loops=self.loops_spin.value(), slowdown=self.slowdown_spin.value(),
-                             magnify=self.magnify_spin.value(), renderer=self.renderer_combo.currentData())
+                             magnify=self.magnify_spin.value(), renderer=self.renderer_combo.currentData(),
+                             device=self.device)
 
     def browse(self) -> None:
         format = self.format_combo.currentData()

@@ -2,10 +2,10 @@
 
 With a motion model (models/motion_model.safetensors, or one handed to the window), Generate runs
 the diffusion sampler (app/diffusion/predict.py) with the seed, steps, guidance and loop guidance
-set here, on CUDA when there is one. Without a model it paints the procedural motion brush
+set here, on the device the studio's preference resolves to (app/device.py). Without a model it paints the procedural motion brush
 (app/core/procedural.py) over the whole photo, with the brush amplitude and direction set here.
 
-generate_motion(image, settings, model, report) is the plain job a Worker runs (see workers.py):
+generate_motion(image, settings, model, report, device) is the plain job a Worker runs (see workers.py):
 progress goes through report.progress, and report.cancelled() stops the sampler between steps.
 The previous motion stays in place until a job finishes, so cancelling changes nothing.
 """
@@ -45,15 +45,9 @@ def default_model_path():
     return MODELS_DIR / MOTION_MODEL_NAME
 
 
-def compute_device() -> str:
-    """'cuda' when torch sees a CUDA GPU, else 'cpu'."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def generate_motion(image: np.ndarray, settings: GenerateSettings, model, report) -> Motion:
-    """A motion for `image` (uint8 (H, W, 3)) at the image's size: the model's, or the brush's."""
+def generate_motion(image: np.ndarray, settings: GenerateSettings, model, report, device: str) -> Motion:
+    """A motion for `image` (uint8 (H, W, 3)) at the image's size: the model's (sampled on `device`,
+    'cuda' or 'cpu', which the caller resolves from the preference), or the brush's."""
     if model is None:
         from app.core.procedural import BrushSettings, brush_motion
 
@@ -73,7 +67,7 @@ def generate_motion(image: np.ndarray, settings: GenerateSettings, model, report
         return report.cancelled()
 
     return predict_motion(image, model, num_steps=int(settings.steps), guidance=float(settings.guidance),
-                          loop=bool(settings.loop), seed=int(settings.seed), device=compute_device(),
+                          loop=bool(settings.loop), seed=int(settings.seed), device=device,
                           callback=on_step, preview=report.preview)
 
 

@@ -68,7 +68,7 @@ class GenerationController:
                 from app.diffusion.weights import load_motion_model
 
                 loaded = load_motion_model(model_path, device)
-            return generate_motion(image, settings, loaded, report), loaded
+            return generate_motion(image, settings, loaded, report, device), loaded
 
         worker = Worker(job, name="generate")
         worker.progress.connect(window.generate_panel.set_progress)

@@ -159,6 +159,7 @@ class MainWindow(QMainWindow):
         viewport.failed.connect(self._fall_back_to_cpu_viewport)
         self.strokes.connect_viewport(viewport)
         self.flow.connect_viewport(viewport)
+        viewport.device = self.compute_device()
         viewport.tool = getattr(old, "tool", "poke")
         self.setCentralWidget(viewport)
         if old is not None:
@@ -255,6 +256,11 @@ class MainWindow(QMainWindow):
         self.preferences = preferences
         write_preferences(self.settings, preferences)
         self.generation.set_model_path(self._preferred_model_path())
+        if self.viewport.device != self.compute_device():
+            self.viewport.device = self.compute_device()
+            if self.document.has_photo:
+                self.show_motion()
+        self._update_device_label()
 
     # --- the document changed ----------------------------------------------------------------------
 
@@ -309,9 +315,8 @@ class MainWindow(QMainWindow):
         self._update_device_label()
 
     def _update_device_label(self) -> None:
-        from app.ui.export_dialog import export_device
-
-        self.device_label.setText(f"Preview: {self.viewport.renderer_name} · Generate and export: {export_device()}")
+        self.device_label.setText(f"Preview: {self.viewport.renderer_name} · "
+                                  f"Generate and export: {self.compute_device().upper()}")
 
     def update_enabled(self) -> None:
         has_photo = self.document.has_photo
@@ -367,7 +372,7 @@ class MainWindow(QMainWindow):
         flow = document.flow_field()
         motion = document.banded_motion() if document.has_motion or flow is None else None  # None: only flows
         dialog = ExportDialog(document.image, motion, default_path, magnification=document.magnitude,
-                              slowdown=document.slowdown, parent=self, flow=flow)
+                              slowdown=document.slowdown, parent=self, flow=flow, device=self.compute_device())
         format_index = dialog.format_combo.findData(self.preferences.export_format)
         if format_index >= 0:
             dialog.format_combo.setCurrentIndex(format_index)

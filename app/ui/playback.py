@@ -256,10 +256,10 @@ class PreviewFrameRenderer:
 
 
 def preview_device() -> str:
-    """'cuda' when torch sees a GPU (quality preview), else 'cpu'."""
-    import torch
+    """'cuda' when torch sees a GPU (quality preview), else 'cpu' (app/device.py)."""
+    from app.device import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve_device("auto")
 
 
 class FpsCounter:

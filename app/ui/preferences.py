@@ -46,12 +46,10 @@ def write_preferences(settings, preferences: Preferences) -> None:
 
 
 def resolve_device(preference: str) -> str:
-    """'cuda' or 'cpu' for a device preference (cuda without a GPU falls back to cpu)."""
-    import torch
+    """'cuda' or 'cpu' for a device preference (cuda without a GPU falls back to cpu); app/device.py."""
+    from app.device import resolve_device as resolve
 
-    if preference == "cpu":
-        return "cpu"
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve(preference if preference in DEVICES else "auto")
 
 
 class PreferencesDialog(QDialog):

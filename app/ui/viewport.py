@@ -278,6 +278,7 @@ class CpuViewport(ViewportBase, QLabel):
         super().__init__(parent)
         self._init_viewport()
         self.frame_renderer: PreviewFrameRenderer | None = None
+        self.device: str | None = None  # "cuda" or "cpu" for previews; None: playback.preview_device()
         self.frame: np.ndarray | None = None
         self.qimage: QImage | None = None
         self.setAlignment(Qt.AlignCenter)
@@ -286,7 +287,7 @@ class CpuViewport(ViewportBase, QLabel):
 
     def set_scene(self, image: np.ndarray, motion: Motion) -> None:
         self._start_scene(image, motion)
-        self.frame_renderer = PreviewFrameRenderer(self.image, motion)
+        self.frame_renderer = PreviewFrameRenderer(self.image, motion, device=self.device)
         self.setText("")
         self.render_now()
         self.timer.start()
