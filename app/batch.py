@@ -4,7 +4,8 @@
 
 For each photo (sorted by name): a motion from the shipped motion model when its weights exist,
 else the motion brush over the whole photo; the loop rendered with softmax splatting; exported as
-settings.format (mp4 by default) to out_dir/<stem>-loop.<format>. A photo that fails (unreadable,
+settings.format (mp4 by default) to out_dir/<stem>-loop.<format> (<stem>-<ext>-loop.<format> when
+photos share a stem). A photo that fails (unreadable,
 render or export error) is reported with one sentence and skipped; the rest carry on. No Qt here.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from app.core.procedural import BrushSettings, brush_motion
+from app.atomic import write_error
 from app.core.spectral import Motion
 from app.device import resolve_device
 
@@ -115,8 +117,14 @@ def animate_folder(folder: str, out_dir: str, settings: BatchSettings | None = N
     settings = settings or BatchSettings()
     if settings.format not in ("mp4", "gif", "webm"):
         raise ValueError(f"Unknown batch format '{settings.format}'; choose mp4, gif or webm.")
+    if settings.max_side is not None and not 16 <= int(settings.max_side) <= 8192:
+        raise ValueError(f"max_side must be from 16 to 8192 pixels; got {settings.max_side}.")
     photos = photos_in(folder)
-    os.makedirs(out_dir, exist_ok=True)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as error:
+        raise write_error(out_dir, error) from None
+    outputs = output_names(photos, settings.format)
     source = _MotionSource(settings)
     results = []
     for index, photo in enumerate(photos):
@@ -126,7 +134,7 @@ def animate_folder(folder: str, out_dir: str, settings: BatchSettings | None = N
             motion = source.motion_for(image)
             render = RenderSettings(renderer="splat", num_loops=settings.num_loops, magnify=settings.magnify,
                                     size=_output_size(image, settings.max_side), device=settings.device)
-            out_path = os.path.join(out_dir, f"{Path(photo).stem}-loop.{settings.format}")
+            out_path = os.path.join(out_dir, outputs[photo])
             result.output = render_to_file(image, motion, out_path, render)
         except Exception as error:  # noqa: BLE001 - one bad photo must never stop the batch
             result.error = _sentence(error)
@@ -134,6 +142,18 @@ def animate_folder(folder: str, out_dir: str, settings: BatchSettings | None = N
         if on_file is not None:
             on_file(index, len(photos), result)
     return results
+
+
+def output_names(photos: list[str], format: str) -> dict[str, str]:
+    """photo -> output file name: <stem>-loop.<format>, or <stem>-<ext>-loop.<format> for photos
+    that share a stem (good.jpg and good.png must not overwrite each other)."""
+    stems = [Path(photo).stem for photo in photos]
+    names = {}
+    for photo, stem in zip(photos, stems):
+        shared = stems.count(stem) > 1
+        tag = f"{stem}-{Path(photo).suffix.lstrip('.').lower()}" if shared else stem
+        names[photo] = f"{tag}-loop.{format}"
+    return names
 
 
 def _sentence(error: BaseException) -> str:

@@ -18,7 +18,10 @@
     python -m app eval render|motion --data DIR [--json]
     python -m app bench flow|render|predict|gl [--json]
 
-A user's mistake (bad file, bad argument) prints one sentence and exits with status 2.
+A user's mistake (bad file, bad argument) prints one sentence and exits with status 2; a file that
+cannot be written (full disk, read-only folder) one sentence and status 1; Ctrl-C "Cancelled." and
+130, SIGTERM "Terminated." and 143. Arguments are range-checked while parsing (app/arguments.py);
+an output that is one of the inputs is refused. Nothing is ever left half-written (app/atomic.py).
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 
-from app.arguments import parse_size
+from app.arguments import MAX_SEED, motion_path, number, size_between, whole
 
 
 RENDERING_VERBS = {"demo", "render", "poke", "selftest", "batch", "predict", "animate", "flow"}
@@ -45,6 +49,29 @@ def leave_one_core_free() -> None:
 
 class UserError(Exception):
     """A problem the user can fix; printed as one sentence, no traceback."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind (temporary files are removed on the way) and exit 143."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def refuse_overwriting_inputs(out: str, *inputs) -> None:
+    """UserError when the output path is one of the inputs (a photo, a mask, a motion)."""
+    from app.atomic import same_file
+
+    for path in inputs:
+        if path and os.path.exists(path) and same_file(out, path):
+            raise UserError(f"The output '{out}' is one of the inputs; choose another name.")
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (a library's message may run over several)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def run_extract(args) -> int:
@@ -100,11 +127,15 @@ def run_brush(args) -> int:
     from app.core.spectral import save_motion
     from app.data.images import ImageLoadError, load_image
 
+    from app.core.spectral import MAX_SPECTRUM_VALUES
+
+    refuse_overwriting_inputs(args.out, args.image, args.mask)
+    max_side = int((MAX_SPECTRUM_VALUES // 32) ** 0.5)  # 16 bands on a grid of at most max_side^2
     try:
-        image = load_image(args.image).pixels
+        image = load_image(args.image, max_side=max_side).pixels
         height, width = image.shape[:2]
         if args.mask:
-            mask_image = load_image(args.mask).pixels
+            mask_image = load_image(args.mask, max_side=max_side).pixels
             import cv2
             mask = cv2.resize(mask_image.mean(axis=2).astype(np.float32) / 255.0, (width, height))
         else:
@@ -158,10 +189,11 @@ def run_render(args) -> int:
     from app.core.spectral import MotionFileError, load_motion
     from app.data.images import ImageLoadError
     from app.pipeline import load_photo, render_to_file
-    from app.render.export import ExportCancelled, ExportError
-    from app.render.frames import RenderSettings, frame_count
+    from app.render.export import ExportCancelled
+    from app.render.frames import RenderSettings, check_output_budget, frame_count
     from tqdm import tqdm
 
+    refuse_overwriting_inputs(args.out, args.image, args.motion)
     try:
         image = load_photo(args.image)
         motion = load_motion(args.motion)
@@ -169,7 +201,9 @@ def run_render(args) -> int:
         raise UserError(str(error)) from None
     settings = RenderSettings(renderer=args.renderer, num_loops=args.loops, slowdown=args.slowmo,
                               magnify=args.magnify, size=args.size, device=args.device)
-    bar = tqdm(total=frame_count(motion, settings), unit="frame", desc="render")
+    total = frame_count(motion, settings)
+    check_output_budget(total, *(args.size or (image.shape[1], image.shape[0])))
+    bar = tqdm(total=total, unit="frame", desc="render")
 
     def progress(done, total):
         bar.n = done
@@ -179,8 +213,6 @@ def run_render(args) -> int:
         path = render_to_file(image, motion, args.out, settings, progress=progress)
     except ExportCancelled:
         raise UserError("Export cancelled; nothing was written.") from None
-    except (ExportError, ValueError) as error:
-        raise UserError(str(error)) from None
     finally:
         bar.close()
     print(f"Wrote {path}.")
@@ -201,9 +233,12 @@ def run_poke(args) -> int:
     from app.core.spectral import MotionFileError
     from app.data.images import ImageLoadError
     from app.interactive import poke_to_file
-    from app.render.export import ExportError
     from tqdm import tqdm
 
+    from app.render.frames import check_output_budget
+
+    refuse_overwriting_inputs(args.out, args.image, args.motion)
+    check_output_budget(int(round(args.seconds * args.fps)), 1, 1)
     params = ModalParameters(stiffness=args.stiffness, gain=args.gain)
     bar = tqdm(unit="frame", desc="poke")
 
@@ -215,7 +250,7 @@ def run_poke(args) -> int:
     try:
         path = poke_to_file(args.image, args.motion, args.out, at=args.at, pull=args.pull, seconds=args.seconds,
                             fps=args.fps, params=params, renderer=args.renderer, progress=progress)
-    except (ImageLoadError, MotionFileError, ExportError, ValueError) as error:
+    except (ImageLoadError, MotionFileError) as error:
         raise UserError(str(error)) from None
     finally:
         bar.close()
@@ -334,12 +369,13 @@ def run_predict(args) -> int:
     from app.data.images import ImageLoadError
     from app.pipeline import load_photo
 
+    refuse_overwriting_inputs(args.out, args.image, args.weights)
     try:
         image = load_photo(args.image)
     except ImageLoadError as error:
         raise UserError(str(error)) from None
     motion = predict_with_progress(image, args)
-    save_motion(args.out, motion)
+    save_motion(args.out, motion)  # a motion with NaN or absurd values is refused here
     print(f"Wrote {args.out}: {motion.num_bands} bands at {motion.width}x{motion.height}.")
     return 0
 
@@ -360,20 +396,19 @@ def run_animate(args) -> int:
         print(summary(results))
         return 0 if all(result.ok for result in results) else 1
 
+    from app.core.spectral import check_motion_values
     from app.data.images import ImageLoadError
     from app.pipeline import load_photo, render_to_file
-    from app.render.export import ExportError
     from app.render.frames import RenderSettings
 
+    refuse_overwriting_inputs(args.out, args.image, args.weights)
     try:
         image = load_photo(args.image)
     except ImageLoadError as error:
         raise UserError(str(error)) from None
     motion = predict_with_progress(image, args)
-    try:
-        path = render_to_file(image, motion, args.out, RenderSettings(renderer=args.renderer, device=args.device))
-    except (ExportError, ValueError) as error:
-        raise UserError(str(error)) from None
+    check_motion_values(motion, "The predicted motion")
+    path = render_to_file(image, motion, args.out, RenderSettings(renderer=args.renderer, device=args.device))
     print(f"Wrote {path}.")
     return 0
 
@@ -452,19 +487,32 @@ def run_gui(args) -> int:
         print("error: the studio needs a screen and none was found (no DISPLAY); `python -m app demo` "
               "animates the example headless.", file=sys.stderr)
         return 2
-    try:
-        from app.ui.main_window import run_app
-    except ImportError:
-        print("The desktop studio is not part of this build yet; see `python -m app --help` for the verbs.")
-        return 0
+    from app.ui.main_window import run_app
+
     return run_app(args.image)
 
 
 # --- parser --------------------------------------------------------------------------------------
 
 
+def flow_method(name: str) -> str:
+    """An argparse type: a known optical flow method."""
+    from app.data.flow import FLOW_METHODS
+
+    if name not in FLOW_METHODS:
+        raise argparse.ArgumentTypeError(f"unknown flow method '{name}' (choose {', '.join(sorted(FLOW_METHODS))}).")
+    return name
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block): 'python -m app render: error: ...'."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message.rstrip('.')}; see --help.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app", description="Aeolus: animate a still photo into a loop.")
+    parser = Parser(prog="python -m app", description="Aeolus: animate a still photo into a loop.")
     verbs = parser.add_subparsers(dest="verb")
 
     demo = verbs.add_parser("demo", help="animate the bundled example photo into a loop")
@@ -475,35 +523,39 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("inputs", nargs="+", help="videos, frame folders or folders of videos; "
                                                    "append [START:END] to use a frame range")
     extract.add_argument("-o", "--out", required=True, help="dataset folder")
-    extract.add_argument("--size", type=parse_size, default=(256, 160), help="WxH (default 256x160)")
-    extract.add_argument("--frames", type=int, default=150, help="frames per window, T (default 150)")
-    extract.add_argument("--stride", type=int, default=10, help="frames between start frames (default 10)")
-    extract.add_argument("--loop-stride", type=int, default=None,
+    extract.add_argument("--size", type=size_between(32, 4096), default=(256, 160), help="WxH (default 256x160)")
+    extract.add_argument("--frames", type=whole(4, 3600), default=150, help="frames per window, T (default 150)")
+    extract.add_argument("--stride", type=whole(1, 100_000), default=10,
+                         help="frames between start frames (default 10)")
+    extract.add_argument("--loop-stride", type=whole(1, 100_000), default=None,
                          help="frames between start frames of seamless loops (default: --stride)")
     extract.add_argument("--no-denoise", action="store_true",
                          help="keep the flow-noise floor (default: subtract the power measured above band K)")
-    extract.add_argument("--min-band-share", type=float, default=0.45,
+    extract.add_argument("--min-band-share", type=number(0, 1), default=0.45,
                          help="drop windows with less of their motion energy in the K bands (flicker, noise)")
-    extract.add_argument("--K", type=int, default=16, help="frequency bands kept (default 16)")
-    extract.add_argument("--fps", type=float, default=30.0, help="resample videos to this rate (default 30)")
-    extract.add_argument("--flow", default=None, help="optical flow method (default: the measured best)")
+    extract.add_argument("--K", type=whole(1, 128), default=16, help="frequency bands kept (default 16)")
+    extract.add_argument("--fps", type=number(1, 240), default=30.0, help="resample videos to this rate (default 30)")
+    extract.add_argument("--flow", default=None, type=flow_method,
+                         help="optical flow method (default: the measured best)")
     extract.add_argument("--wrap", choices=["loops", "always", "never"], default="loops",
                          help="let windows run past the end of seamless loops (default: names with 'loop')")
-    extract.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)),
+    extract.add_argument("--workers", type=whole(1, 64), default=max(1, min(2, os.cpu_count() or 1)),
                          help="parallel processes over files")
     extract.set_defaults(func=run_extract)
 
     brush = verbs.add_parser("brush", help="procedural motion for a photo (no model)")
     brush.add_argument("image")
-    brush.add_argument("-o", "--out", required=True, help="motion .npz to write")
+    brush.add_argument("-o", "--out", required=True, type=motion_path, help="motion .npz to write")
     brush.add_argument("--mask", help="grayscale image: white moves, black stays still")
-    brush.add_argument("--amplitude", type=float, default=4.0, help="typical peak displacement in pixels")
-    brush.add_argument("--direction", type=float, default=0.0, help="main direction in degrees (0 = right)")
-    brush.add_argument("--spread", type=float, default=30.0, help="direction spread in degrees")
-    brush.add_argument("--hz", type=float, default=0.8, help="dominant frequency in Hz (0: 1/f falloff)")
-    brush.add_argument("--beta", type=float, default=1.5, help="spectral falloff exponent")
-    brush.add_argument("--coherence", type=float, default=24.0, help="spatial coherence length in pixels")
-    brush.add_argument("--seed", type=int, default=0)
+    brush.add_argument("--amplitude", type=number(0, 1000), default=4.0, help="typical peak displacement in pixels")
+    brush.add_argument("--direction", type=number(-3600, 3600), default=0.0,
+                       help="main direction in degrees (0 = right)")
+    brush.add_argument("--spread", type=number(0, 360), default=30.0, help="direction spread in degrees")
+    brush.add_argument("--hz", type=number(0, 120), default=0.8, help="dominant frequency in Hz (0: 1/f falloff)")
+    brush.add_argument("--beta", type=number(0, 10), default=1.5, help="spectral falloff exponent")
+    brush.add_argument("--coherence", type=number(0.5, 100_000), default=24.0,
+                       help="spatial coherence length in pixels")
+    brush.add_argument("--seed", type=whole(0, MAX_SEED), default=0)
     brush.set_defaults(func=run_brush)
 
     info = verbs.add_parser("info", help="describe a motion file")
@@ -517,10 +569,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("-o", "--out", required=True, help="OUT.mp4, OUT.gif, OUT.webm or a folder for PNGs")
     render.add_argument("--renderer", choices=["splat", "net", "warp"], default="splat",
                         help="splat: softmax splatting + fill (default); net: the learned renderer")
-    render.add_argument("--loops", type=int, default=1, help="how many times the loop repeats")
-    render.add_argument("--slowmo", type=float, default=1.0, help="play the motion S times slower")
-    render.add_argument("--magnify", type=float, default=1.0, help="scale every displacement")
-    render.add_argument("--size", type=parse_size, default=None, help="output WxH (default: the photo's)")
+    render.add_argument("--loops", type=whole(1, 1000), default=1, help="how many times the loop repeats")
+    render.add_argument("--slowmo", type=number(0.1, 100), default=1.0, help="play the motion S times slower")
+    render.add_argument("--magnify", type=number(0, 100), default=1.0, help="scale every displacement")
+    render.add_argument("--size", type=size_between(16), default=None, help="output WxH (default: the photo's)")
     render.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     render.set_defaults(func=run_render)
 
@@ -529,10 +581,10 @@ def build_parser() -> argparse.ArgumentParser:
     poke.add_argument("motion", help="motion .npz (its bands are the scene's modes)")
     poke.add_argument("--at", type=parse_pair, required=True, help="X,Y pixel of the photo to grab")
     poke.add_argument("--pull", type=parse_pair, required=True, help="DX,DY pull in pixels (write --pull=-5,3)")
-    poke.add_argument("--seconds", type=float, default=4.0, help="length of the clip (default 4)")
-    poke.add_argument("--fps", type=float, default=30.0)
-    poke.add_argument("--stiffness", type=float, default=1.0, help="scales every mode's frequency")
-    poke.add_argument("--gain", type=float, default=1.0, help="how far the grabbed point follows the pull")
+    poke.add_argument("--seconds", type=number(0.1, 600), default=4.0, help="length of the clip (default 4)")
+    poke.add_argument("--fps", type=number(1, 120), default=30.0)
+    poke.add_argument("--stiffness", type=number(0.05, 20), default=1.0, help="scales every mode's frequency")
+    poke.add_argument("--gain", type=number(0, 10), default=1.0, help="how far the grabbed point follows the pull")
     poke.add_argument("--renderer", choices=["splat", "gl"], default="splat")
     poke.add_argument("-o", "--out", required=True, help="OUT.mp4, .gif, .webm or a folder for PNGs")
     poke.set_defaults(func=run_poke)
@@ -561,16 +613,16 @@ def build_parser() -> argparse.ArgumentParser:
     flow.set_defaults(func=run_flow)
 
     def add_sampling_options(verb):
-        verb.add_argument("--steps", type=int, default=25, help="DDIM steps (default 25)")
-        verb.add_argument("--guidance", type=float, default=1.75, help="classifier-free guidance weight")
+        verb.add_argument("--steps", type=whole(1, 1000), default=25, help="DDIM steps (default 25)")
+        verb.add_argument("--guidance", type=number(0, 50), default=1.75, help="classifier-free guidance weight")
         verb.add_argument("--loop", action="store_true", help="seamless-loop self-guidance")
-        verb.add_argument("--seed", type=int, default=0)
+        verb.add_argument("--seed", type=whole(0, MAX_SEED), default=0)
         verb.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
         verb.add_argument("--weights", default=None, help="motion model (default models/motion_model.safetensors)")
 
     predict = verbs.add_parser("predict", help="sample a motion for a photo with the motion model")
     predict.add_argument("image")
-    predict.add_argument("-o", "--out", required=True, help="MOTION.npz to write")
+    predict.add_argument("-o", "--out", required=True, type=motion_path, help="MOTION.npz to write")
     add_sampling_options(predict)
     predict.set_defaults(func=run_predict)
 
@@ -591,7 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--format", choices=["mp4", "gif", "webm"], default="mp4")
     batch.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     batch.add_argument("--brush-only", action="store_true", help="never use the motion model")
-    batch.add_argument("--max-side", type=int, default=None, help="shrink outputs to this long side")
+    batch.add_argument("--max-side", type=whole(16, 8192), default=None, help="shrink outputs to this long side")
     batch.set_defaults(func=run_batch)
 
     train = verbs.add_parser("train", help="train a model (torchrun-ready)", add_help=False)
@@ -625,11 +677,41 @@ def main(argv=None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 0
+    return run_verb(args)
+
+
+def run_verb(args) -> int:
+    """Run a parsed verb; every error of a user's making is one line on stderr and an exit status."""
+    from app.atomic import WriteError
+
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         return args.func(args)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return _fail(first_line(error), 2)
+    except WriteError as error:
+        return _fail(first_line(error), 1)
+    except ValueError as error:  # the net: a library's check of something the user gave
+        return _fail(first_line(error), 2)
+    except MemoryError:
+        return _fail("There is not enough memory for this; try a smaller input or output.", 1)
     except KeyboardInterrupt:
         print("Cancelled.", file=sys.stderr)
         return 130
+    except Terminated:
+        print("Terminated.", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return status

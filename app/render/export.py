@@ -48,6 +48,10 @@ class ExportCancelled(ExportError):
     """The export was cancelled; nothing was written."""
 
 
+class ExportWriteError(ExportError, WriteError):
+    """The output could not be written (full disk, read-only folder, ...); nothing was left behind."""
+
+
 # --- frames --------------------------------------------------------------------------------------
 
 
@@ -215,7 +219,7 @@ def _check_folder(path: str) -> str:
     try:
         return check_folder(path)
     except WriteError as error:
-        raise ExportError(str(error)) from None
+        raise ExportWriteError(str(error)) from None
 
 
 def _remove(path: str | None) -> None:
@@ -306,10 +310,12 @@ def _export(path, frames, fps, format, progress, cancel, total, overwrite, mp4_c
                     _write_gif(temp_path, stream, fps)
                 else:
                     _write_webm(temp_path, stream, fps)
+    except ExportWriteError:
+        raise
     except WriteError as error:
-        raise ExportError(str(error)) from error
+        raise ExportWriteError(str(error)) from error
     except OSError as error:
-        raise ExportError(str(write_error(target, error))) from error
+        raise ExportWriteError(str(write_error(target, error))) from error
     finally:
         checked.close()
         _remove(temp_path)

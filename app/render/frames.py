@@ -31,6 +31,13 @@ RENDERERS = ("splat", "net", "warp")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_ALPHA = 1.0
 
+# The budget of one output: beyond these a render is refused before it starts (one sentence).
+MAX_OUTPUT_FRAMES = 36_000               # 20 minutes at 30 fps
+MAX_OUTPUT_SIDE = 8192                   # pixels, either side
+MAX_OUTPUT_PIXEL_FRAMES = 36_000 * 1920 * 1080  # frames x pixels: 20 minutes of 1080p
+SLOWDOWN_RANGE = (0.1, 100.0)
+MAGNIFY_RANGE = (0.0, 100.0)
+
 
 @dataclass
 class RenderSettings:
@@ -76,8 +83,9 @@ def scene_motion(motion: Motion | None, flow=None) -> Motion:
 
 def frames_per_loop(motion: Motion, settings: RenderSettings) -> int:
     """round(T * slowdown): the frames one loop takes."""
-    if not settings.slowdown > 0:
-        raise ValueError(f"slowdown must be positive; got {settings.slowdown}.")
+    low, high = SLOWDOWN_RANGE
+    if not (np.isfinite(settings.slowdown) and low <= settings.slowdown <= high):
+        raise ValueError(f"The slow-motion factor must be from {low:g} to {high:g}; got {settings.slowdown}.")
     count = int(round(motion.num_frames * settings.slowdown))
     if count < 1:
         raise ValueError(f"slowdown {settings.slowdown} leaves no frame of a {motion.num_frames}-frame loop.")
@@ -87,8 +95,8 @@ def frames_per_loop(motion: Motion, settings: RenderSettings) -> int:
 def frame_count(motion: Motion | None, settings: RenderSettings, flow=None) -> int:
     """Frames rendered in all: round(T * slowdown) * num_loops (T of scene_motion(motion, flow))."""
     motion = scene_motion(motion, flow)
-    if int(settings.num_loops) < 1:
-        raise ValueError(f"num_loops must be at least 1; got {settings.num_loops}.")
+    if not 1 <= int(settings.num_loops) <= MAX_OUTPUT_FRAMES:
+        raise ValueError(f"The number of loops must be from 1 to {MAX_OUTPUT_FRAMES:,}; got {settings.num_loops}.")
     return frames_per_loop(motion, settings) * int(settings.num_loops)
 
 
@@ -102,8 +110,24 @@ def _check_settings(settings: RenderSettings, net) -> None:
         raise ValueError(f"batch_size must be at least 1; got {settings.batch_size}.")
     if settings.size is not None:
         width, height = settings.size
-        if int(width) < 1 or int(height) < 1:
-            raise ValueError(f"size must be a positive (width, height); got {settings.size}.")
+        if not (1 <= int(width) <= MAX_OUTPUT_SIDE and 1 <= int(height) <= MAX_OUTPUT_SIDE):
+            raise ValueError(f"The output size must be from 1 to {MAX_OUTPUT_SIDE} pixels a side; "
+                             f"got {width}x{height}.")
+    low, high = MAGNIFY_RANGE
+    if not (np.isfinite(settings.magnify) and low <= settings.magnify <= high):
+        raise ValueError(f"The magnification must be from {low:g} to {high:g}; got {settings.magnify}.")
+
+
+def check_output_budget(num_frames: int, width: int, height: int) -> None:
+    """ValueError with one sentence when an output of num_frames frames of width x height pixels is
+    beyond the budget (MAX_OUTPUT_FRAMES, MAX_OUTPUT_SIDE, MAX_OUTPUT_PIXEL_FRAMES)."""
+    if num_frames > MAX_OUTPUT_FRAMES:
+        raise ValueError(f"The output would have {num_frames:,} frames; the limit is {MAX_OUTPUT_FRAMES:,}.")
+    if max(width, height) > MAX_OUTPUT_SIDE:
+        raise ValueError(f"The output would be {width}x{height} pixels; the limit is {MAX_OUTPUT_SIDE} a side.")
+    if num_frames * width * height > MAX_OUTPUT_PIXEL_FRAMES:
+        raise ValueError(f"The output ({num_frames:,} frames of {width}x{height}) is beyond the budget of "
+                         f"{MAX_OUTPUT_PIXEL_FRAMES // (1920 * 1080):,} frames of 1080p.")
 
 
 def _resize_image(image: np.ndarray, size) -> np.ndarray:
@@ -142,6 +166,8 @@ def render_loop(image: np.ndarray, motion: Motion | None, settings: RenderSettin
         raise ValueError(f"The photo must be uint8 (H, W, 3); got {image.dtype} {image.shape}.")
     device = resolve_device(settings.device)
     total = frame_count(motion, settings)
+    width, height = settings.size if settings.size is not None else (image.shape[1], image.shape[0])
+    check_output_budget(total, int(width), int(height))
 
     image = _resize_image(image, settings.size)
     height, width = image.shape[:2]
