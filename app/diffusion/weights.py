@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 import torch
 
-from app.diffusion.schedule import NoiseSchedule
+from app.diffusion.schedule import SCHEDULE_KINDS, NoiseSchedule
 from app.diffusion.unet import MotionUNet, UNetConfig, count_parameters
 from app.diffusion.vae import SliceVAE, VAEConfig
 
@@ -152,7 +152,8 @@ def _write(path: str, state: dict, metadata: dict) -> None:
 
 
 def _read(path: str, format_name: str, what: str) -> tuple[dict, dict]:
-    """(tensors as float32, metadata) of a file of the given format; ValueError on any problem."""
+    """(metadata, {tensor name: shape}) of a file of the given format, without reading any tensor;
+    ValueError on any problem."""
     from safetensors import safe_open
 
     if not os.path.isfile(path):
@@ -160,13 +161,88 @@ def _read(path: str, format_name: str, what: str) -> tuple[dict, dict]:
     try:
         with safe_open(path, framework="pt", device="cpu") as file:
             metadata = file.metadata() or {}
-            state = {name: file.get_tensor(name) for name in file.keys()}
+            shapes = {name: tuple(file.get_slice(name).get_shape()) for name in file.keys()}
     except Exception:
         raise ValueError(f"The {what} weights '{path}' are damaged or not a safetensors file.") from None
     if metadata.get("format") != format_name:
         raise ValueError(f"'{path}' holds no {what} (it is some other safetensors file).")
+    return metadata, shapes
+
+
+def _read_tensors(path: str, what: str) -> dict:
+    """Every tensor of a checked file, floating ones as float32; ValueError when the data is damaged
+    or not finite."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="pt", device="cpu") as file:
+            state = {name: file.get_tensor(name) for name in file.keys()}
+    except Exception:
+        raise ValueError(f"The {what} weights '{path}' are damaged or truncated.") from None
     state = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
-    return state, metadata
+    if not all(bool(torch.isfinite(tensor).all()) for tensor in state.values() if tensor.is_floating_point()):
+        raise ValueError(f"The {what} weights '{path}' contain non-finite values (NaN or infinity).")
+    return state
+
+
+# --- checking a file's metadata before building anything ------------------------------------------
+
+# Whole-number settings and the ranges a real model stays within (section -> key -> (low, high)).
+INT_RANGES = {
+    "model": {"width": (8, 4096), "height": (8, 4096), "num_bands": (1, 128), "num_frames": (2, 3600)},
+    "vae": {"downsample_factor": (1, 16), "blocks_per_level": (0, 16), "latent_channels": (1, 64),
+            "in_channels": (1, 64)},
+    "unet": {"blocks_per_level": (1, 16), "image_channels": (1, 1024), "image_downsample": (1, 64),
+             "max_bands": (1, 128), "head_channels": (1, 4096), "latent_channels": (1, 64)},
+    "schedule": {"num_train_steps": (1, 100_000)},
+}
+FLOAT_RANGES = {"model": {"fps": (1.0, 240.0)}, "vae": {"scale_factor": (1e-6, 1e6)},
+                "unet": {"dropout": (0.0, 0.99)}}
+CHANNEL_RANGE, MAX_LEVELS = (1, 4096), 8
+
+
+def _section(metadata: dict, section: str, path: str, what: str) -> dict:
+    """One JSON section of the metadata, every known setting checked against its range."""
+    def bad(detail: str) -> ValueError:
+        return ValueError(f"The {what} weights '{path}' have invalid metadata ({section}: {detail}).")
+
+    try:
+        data = json.loads(metadata[section])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"The {what} weights '{path}' have damaged or missing metadata ({section}).") from None
+    if not isinstance(data, dict):
+        raise bad("not a table of settings")
+    for key, (low, high) in INT_RANGES.get(section, {}).items():
+        value = data.get(key, low)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise bad(f"{key} = {value!r}, expected a whole number from {low} to {high}")
+    for key, (low, high) in FLOAT_RANGES.get(section, {}).items():
+        value = data.get(key, low)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= float(value) <= high:
+            raise bad(f"{key} = {value!r}, expected a number from {low:g} to {high:g}")
+    channels = data.get("channels", [CHANNEL_RANGE[0]])
+    if (not isinstance(channels, list) or not 1 <= len(channels) <= MAX_LEVELS
+            or not all(isinstance(c, int) and not isinstance(c, bool)
+                       and CHANNEL_RANGE[0] <= c <= CHANNEL_RANGE[1] for c in channels)):
+        raise bad(f"channels = {channels!r}, expected 1 to {MAX_LEVELS} widths from {CHANNEL_RANGE[0]} "
+                  f"to {CHANNEL_RANGE[1]}")
+    if section == "schedule" and data.get("kind") not in SCHEDULE_KINDS:
+        raise bad(f"kind = {data.get('kind')!r}, expected one of {', '.join(SCHEDULE_KINDS)}")
+    if section == "model" and data.get("num_bands", 1) > data.get("num_frames", 2) // 2 + 1:
+        raise bad("more bands than the loop's frames allow")
+    return data
+
+
+def _check_shapes(build, shapes: dict, prefix: str, path: str, what: str) -> None:
+    """Build the module on the meta device (no memory) and compare its tensors with the file's."""
+    try:
+        with torch.device("meta"):
+            expected = {name: tuple(t.shape) for name, t in build().state_dict().items()}
+    except (ValueError, TypeError, ZeroDivisionError, RuntimeError) as error:
+        raise ValueError(f"The {what} weights '{path}' have metadata that builds no model ({error}).") from None
+    found = {name[len(prefix):]: shape for name, shape in shapes.items() if name.startswith(prefix)}
+    if found != expected:
+        raise ValueError(f"The {what} weights '{path}' do not fit the architecture in their metadata.")
 
 
 def _load_state(module: torch.nn.Module, state: dict, path: str, what: str) -> None:
@@ -210,19 +286,32 @@ def load_motion_model(path, device="cpu"):
     path = _resolve(path)
     if is_pixel_model_file(path):
         return load_pixel_model(path, device)
-    state, metadata = _read(path, FORMAT_NAME, "motion model")
+    # The metadata is checked against sane ranges, and the tensors' shapes against the architecture
+    # it describes, before any module is built or any tensor read.
+    what = "motion model"
+    metadata, shapes = _read(path, FORMAT_NAME, what)
+    sections = {name: _section(metadata, name, path, what) for name in ("model", "vae", "unet", "schedule")}
     try:
-        config = MotionModelConfig.from_dict(json.loads(metadata["model"]))
-        vae = SliceVAE(VAEConfig.from_dict(json.loads(metadata["vae"])))
-        unet = MotionUNet(UNetConfig.from_dict(json.loads(metadata["unet"])))
-        schedule = NoiseSchedule.from_dict(json.loads(metadata["schedule"]))
+        config = MotionModelConfig.from_dict(sections["model"])
+        vae_config = VAEConfig.from_dict(sections["vae"])
+        unet_config = UNetConfig.from_dict(sections["unet"])
+        schedule = NoiseSchedule.from_dict(sections["schedule"])
         scales = np.asarray(json.loads(metadata["scales"]), np.float32)
         training = json.loads(metadata.get("training", "{}"))
-        model = MotionModel(vae, unet, scales, config, schedule, training)
     except (KeyError, TypeError, ValueError):
-        raise ValueError(f"The motion model weights '{path}' have damaged or unknown metadata.") from None
-    _load_state(vae, {k[4:]: v for k, v in state.items() if k.startswith("vae.")}, path, "motion model")
-    _load_state(unet, {k[5:]: v for k, v in state.items() if k.startswith("unet.")}, path, "motion model")
+        raise ValueError(f"The {what} weights '{path}' have damaged or unknown metadata.") from None
+    if scales.shape != (config.num_bands,) or not np.all(np.isfinite(scales)) or not np.all(scales > 0):
+        raise ValueError(f"The {what} weights '{path}' have invalid band scales.")
+    _check_shapes(lambda: SliceVAE(vae_config), shapes, "vae.", path, what)
+    _check_shapes(lambda: MotionUNet(unet_config), shapes, "unet.", path, what)
+    state = _read_tensors(path, what)
+    try:
+        vae, unet = SliceVAE(vae_config), MotionUNet(unet_config)
+        model = MotionModel(vae, unet, scales, config, schedule, training)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"The {what} weights '{path}' have inconsistent metadata ({error}).") from None
+    _load_state(vae, {k[4:]: v for k, v in state.items() if k.startswith("vae.")}, path, what)
+    _load_state(unet, {k[5:]: v for k, v in state.items() if k.startswith("unet.")}, path, what)
     return model.to(device).eval()
 
 
@@ -237,12 +326,16 @@ def save_vae(path, vae: SliceVAE, training: dict | None = None) -> None:
 def load_vae(path, device="cpu") -> SliceVAE:
     """Read a VAE written by save_vae; float32 on device, eval mode."""
     path = os.fspath(path)
-    state, metadata = _read(path, VAE_FORMAT_NAME, "VAE")
+    metadata, shapes = _read(path, VAE_FORMAT_NAME, "VAE")
     try:
-        vae = SliceVAE(VAEConfig.from_dict(json.loads(metadata["vae"])))
-        vae.training_info = json.loads(metadata.get("training", "{}"))
-    except (KeyError, TypeError, ValueError):
+        vae_config = VAEConfig.from_dict(_section(metadata, "vae", path, "VAE"))
+        training_info = json.loads(metadata.get("training", "{}"))
+    except (KeyError, TypeError):
         raise ValueError(f"The VAE weights '{path}' have damaged or unknown metadata.") from None
+    _check_shapes(lambda: SliceVAE(vae_config), {f"vae.{k}": v for k, v in shapes.items()}, "vae.", path, "VAE")
+    state = _read_tensors(path, "VAE")
+    vae = SliceVAE(vae_config)
+    vae.training_info = training_info
     _load_state(vae, state, path, "VAE")
     return vae.to(device).eval()
 
