@@ -68,6 +68,28 @@ def refuse_overwriting_inputs(out: str, *inputs) -> None:
             raise UserError(f"The output '{out}' is one of the inputs; choose another name.")
 
 
+class Progress:
+    """A tqdm bar on stderr that appears with the first progress report (an error before any work
+    is then the only line on stderr); progress(done, total) is the callback the library takes."""
+
+    def __init__(self, desc: str, unit: str, total: int | None = None):
+        self.desc, self.unit, self.total, self.bar = desc, unit, total, None
+
+    def __call__(self, done, total=None) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total or self.total, unit=self.unit, desc=self.desc)
+        if total is not None:
+            self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an error's message (a library's message may run over several)."""
     text = str(error).strip()
@@ -191,7 +213,6 @@ def run_render(args) -> int:
     from app.pipeline import load_photo, render_to_file
     from app.render.export import ExportCancelled
     from app.render.frames import RenderSettings, check_output_budget, frame_count
-    from tqdm import tqdm
 
     refuse_overwriting_inputs(args.out, args.image, args.motion)
     try:
@@ -203,14 +224,9 @@ def run_render(args) -> int:
                               magnify=args.magnify, size=args.size, device=args.device)
     total = frame_count(motion, settings)
     check_output_budget(total, *(args.size or (image.shape[1], image.shape[0])))
-    bar = tqdm(total=total, unit="frame", desc="render")
-
-    def progress(done, total):
-        bar.n = done
-        bar.refresh()
-
+    bar = Progress("render", "frame", total)
     try:
-        path = render_to_file(image, motion, args.out, settings, progress=progress)
+        path = render_to_file(image, motion, args.out, settings, progress=bar)
     except ExportCancelled:
         raise UserError("Export cancelled; nothing was written.") from None
     finally:
@@ -233,23 +249,16 @@ def run_poke(args) -> int:
     from app.core.spectral import MotionFileError
     from app.data.images import ImageLoadError
     from app.interactive import poke_to_file
-    from tqdm import tqdm
 
     from app.render.frames import check_output_budget
 
     refuse_overwriting_inputs(args.out, args.image, args.motion)
     check_output_budget(int(round(args.seconds * args.fps)), 1, 1)
     params = ModalParameters(stiffness=args.stiffness, gain=args.gain)
-    bar = tqdm(unit="frame", desc="poke")
-
-    def progress(done, total):
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
+    bar = Progress("poke", "frame")
     try:
         path = poke_to_file(args.image, args.motion, args.out, at=args.at, pull=args.pull, seconds=args.seconds,
-                            fps=args.fps, params=params, renderer=args.renderer, progress=progress)
+                            fps=args.fps, params=params, renderer=args.renderer, progress=bar)
     except (ImageLoadError, MotionFileError) as error:
         raise UserError(str(error)) from None
     finally:
@@ -336,8 +345,6 @@ def run_flow(args) -> int:
 
 def predict_with_progress(image, args):
     """Sample a Motion for a photo with the shipped (or given) model, with a progress bar."""
-    from tqdm import tqdm
-
     from app.diffusion.predict import predict_motion
     from app.diffusion.weights import load_motion_model
     from app.pipeline import MODELS_DIR
@@ -351,11 +358,10 @@ def predict_with_progress(image, args):
         model = load_motion_model(weights, device)
     except ValueError as error:
         raise UserError(str(error)) from None
-    bar = tqdm(total=args.steps, unit="step", desc="predict")
+    bar = Progress("predict", "step", args.steps)
 
     def on_step(step, total, x, x0_pred):
-        bar.n = step
-        bar.refresh()
+        bar(step, total)
 
     try:
         return predict_motion(image, model, num_steps=args.steps, guidance=args.guidance, loop=args.loop,

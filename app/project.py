@@ -153,8 +153,8 @@ def _read_mask(archive, part: str, name: str) -> np.ndarray:
         mask = np.load(io.BytesIO(_read_part(archive, part, name)), allow_pickle=False)
     except ProjectError:
         raise
-    except (ValueError, OSError, EOFError) as error:
-        raise ProjectError(f"Project '{name}' has an unreadable {part} ({error}).") from None
+    except (ValueError, OSError, EOFError):
+        raise ProjectError(f"Project '{name}' has an unreadable {part}.") from None
     if mask.ndim != 2 or not np.issubdtype(mask.dtype, np.floating) or min(mask.shape) < 1:
         raise ProjectError(f"Project '{name}' has a {part} of shape {mask.shape} and type {mask.dtype}; "
                            "expected a float (H, W) mask.")
@@ -237,7 +237,7 @@ def _brush_settings(values, name: str) -> BrushSettings:
         settings = BrushSettings(**{key: value for key, value in values.items() if key in known})
         settings.validate()
     except (TypeError, ValueError) as error:
-        raise ProjectError(f"Project '{name}' has invalid brush settings ({error}).") from None
+        raise ProjectError(f"Project '{name}' has invalid brush settings ({str(error).rstrip('.')}).") from None
     return settings
 
 
@@ -256,7 +256,7 @@ def load_project(path: str) -> Project:
                 raise ProjectError(f"Project '{name}' has no format version in its {MANIFEST}.")
             version = manifest["format"]
             if version > FORMAT_VERSION:
-                raise ProjectError(f"This project was made by a newer Aeolus (format {version}); "
+                raise ProjectError(f"Project '{name}' was made by a newer Aeolus (format {version}); "
                                    f"this version reads up to {FORMAT_VERSION}.")
             image = _read_photo(archive, name)
             motion = _read_motion(archive, name) if manifest.get("has_motion") else None

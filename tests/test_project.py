@@ -1,6 +1,7 @@
 """Project files (.aeolus): exact round trip, and one-sentence errors for bad files."""
 
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -85,7 +86,7 @@ def test_a_newer_format_says_so(tmp_path):
             archive.writestr(name, data)
     with pytest.raises(ProjectError) as error:
         load_project(path)
-    assert str(error.value) == (f"This project was made by a newer Aeolus (format 3); "
+    assert str(error.value) == (f"Project '{os.path.basename(path)}' was made by a newer Aeolus (format 3); "
                                 f"this version reads up to {FORMAT_VERSION}.")
 
 
