@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -241,6 +242,8 @@ def parse_pair(text: str):
         first, second = (float(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a pair like 120,80.") from None
+    if not (math.isfinite(first) and math.isfinite(second) and max(abs(first), abs(second)) <= 1e6):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a pair of finite numbers like 120,80.")
     return first, second
 
 
@@ -275,7 +278,7 @@ def parse_numbers(count: int, example: str):
             values = tuple(float(part) for part in text.split(","))
         except ValueError:
             values = ()
-        if len(values) != count:
+        if len(values) != count or not all(math.isfinite(value) and abs(value) <= 1e6 for value in values):
             raise argparse.ArgumentTypeError(f"'{text}' is not {count} numbers like {example}.")
         return values
 
@@ -292,10 +295,12 @@ def run_flow(args) -> int:
     from app.core.spectral import MotionFileError, load_motion
     from app.data.images import ImageLoadError, load_image
     from app.pipeline import load_flow_hints, load_photo, render_to_file
-    from app.render.export import ExportCancelled, ExportError
-    from app.render.frames import RenderSettings, frame_count
-    from tqdm import tqdm
+    from app.render.export import ExportCancelled
+    from app.render.frames import RenderSettings, check_output_budget, frame_count
 
+    refuse_overwriting_inputs(args.out, args.image, args.mask, args.motion, args.hints)
+    if args.save_flow:
+        refuse_overwriting_inputs(args.save_flow, args.image, args.mask, args.motion, args.hints, args.out)
     try:
         image = load_photo(args.image)
         mask = None
@@ -321,22 +326,13 @@ def run_flow(args) -> int:
         save_flow(args.save_flow, flow)
     settings = RenderSettings(renderer="splat", num_loops=args.loops, slowdown=args.slowmo, size=args.size,
                               device=args.device)
+    total = frame_count(motion, settings, flow)
+    check_output_budget(total, *(args.size or (width, height)))
+    bar = Progress("flow", "frame", total)
     try:
-        total = frame_count(motion, settings, flow)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    bar = tqdm(total=total, unit="frame", desc="flow")
-
-    def progress(done, count):
-        bar.n = done
-        bar.refresh()
-
-    try:
-        path = render_to_file(image, motion, args.out, settings, progress=progress, flow=flow)
+        path = render_to_file(image, motion, args.out, settings, progress=bar, flow=flow)
     except ExportCancelled:
         raise UserError("Export cancelled; nothing was written.") from None
-    except (ExportError, ValueError) as error:
-        raise UserError(str(error)) from None
     finally:
         bar.close()
     print(f"Wrote {path}.")
@@ -606,13 +602,13 @@ def build_parser() -> argparse.ArgumentParser:
     flow.add_argument("--hints", help="a .flow.json of arrows, anchors, mask and loop (e.g. resources/examples/"
                                       "fountain.flow.json); --arrow and --anchor add to it")
     flow.add_argument("--motion", help="a motion .npz to sway the scene as it flows")
-    flow.add_argument("--frames", type=int, default=None,
+    flow.add_argument("--frames", type=whole(2, 3600), default=None,
                       help="loop length in frames without --motion (default 90, or the --hints file's)")
-    flow.add_argument("--fps", type=float, default=30.0)
-    flow.add_argument("--speed", type=float, default=1.0, help="multiplies every arrow")
-    flow.add_argument("--loops", type=int, default=1, help="how many times the loop repeats")
-    flow.add_argument("--slowmo", type=float, default=1.0, help="play the loop S times slower")
-    flow.add_argument("--size", type=parse_size, default=None, help="output WxH (default: the photo's)")
+    flow.add_argument("--fps", type=number(1, 240), default=30.0)
+    flow.add_argument("--speed", type=number(0, 100), default=1.0, help="multiplies every arrow")
+    flow.add_argument("--loops", type=whole(1, 1000), default=1, help="how many times the loop repeats")
+    flow.add_argument("--slowmo", type=number(0.1, 100), default=1.0, help="play the loop S times slower")
+    flow.add_argument("--size", type=size_between(16), default=None, help="output WxH (default: the photo's)")
     flow.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     flow.add_argument("--save-flow", help="also write the velocity field to this .npz")
     flow.add_argument("-o", "--out", required=True, help="OUT.mp4, OUT.gif, OUT.webm or a folder for PNGs")

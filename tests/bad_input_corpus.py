@@ -432,5 +432,29 @@ EXTRACT = [
     ("missing input", lambda c, out: ["extract", str(c.root / "nope.mp4"), "-o", str(out / "dataset")]),
 ]
 
-CASES = {"render": RENDER, "poke": POKE, "brush": BRUSH, "info": INFO, "predict": PREDICT, "animate": ANIMATE,
+def _flow(*extra, target="existing.mp4"):
+    return lambda c, out: ["flow", str(c.photo), "--arrow", "30,20,10,0", "-o", str(out / target), *extra]
+
+
+FLOW = [
+    *_image_cases(lambda c, out, image: ["flow", str(image), "--arrow", "30,20,10,0",
+                                         "-o", str(out / "existing.mp4")]),
+    *_motion_cases(lambda c, out, motion: ["flow", str(c.photo), "--arrow", "30,20,10,0", "--motion", str(motion),
+                                           "-o", str(out / "existing.mp4")])[:6],
+    ("--frames 0", _flow("--frames", "0")),
+    ("--frames 1000000", _flow("--frames", "1000000")),
+    ("--fps 0", _flow("--fps", "0")),
+    ("--speed nan", _flow("--speed", "nan")),
+    ("--loops 0", _flow("--loops", "0")),
+    ("--slowmo inf", _flow("--slowmo", "inf")),
+    ("--size 20000x20000", _flow("--size", "20000x20000")),
+    ("--arrow nan", lambda c, out: ["flow", str(c.photo), "--arrow", "nan,1,2,3", "-o", str(out / "existing.mp4")]),
+    ("--arrow 1e300", lambda c, out: ["flow", str(c.photo), "--arrow", "1,1,1e300,0", "-o",
+                                      str(out / "existing.mp4")]),
+    ("output is the photo", lambda c, out: ["flow", str(c.photo), "--arrow", "30,20,10,0", "-o", str(c.photo)]),
+    ("missing folder", _flow(target="missing/loop.mp4")),
+    ("disk full", _flow()),
+]
+
+CASES = {"render": RENDER, "flow": FLOW, "poke": POKE, "brush": BRUSH, "info": INFO, "predict": PREDICT, "animate": ANIMATE,
          "batch": BATCH, "extract": EXTRACT}

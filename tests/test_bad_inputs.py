@@ -85,6 +85,12 @@ def test_render_survives_bad_input(corpus, tmp_path, monkeypatch, capsys, case):
 
 
 @pytest.mark.timeout(CASE_SECONDS, method="thread")
+@cases("flow")
+def test_flow_survives_bad_input(corpus, tmp_path, monkeypatch, capsys, case):
+    run_case("flow", case, corpus, tmp_path, monkeypatch, capsys)
+
+
+@pytest.mark.timeout(CASE_SECONDS, method="thread")
 @cases("poke")
 def test_poke_survives_bad_input(corpus, tmp_path, monkeypatch, capsys, case):
     run_case("poke", case, corpus, tmp_path, monkeypatch, capsys)
