@@ -127,7 +127,14 @@ def webm_codec() -> str:
 
 
 def _write_video(temp_path: str, frames, fps: float, codec: str, output_params: list) -> None:
-    """Encode frames with the bundled ffmpeg into temp_path (yuv420p, even size)."""
+    """Encode frames with the bundled ffmpeg into temp_path (yuv420p, even size), streaming.
+
+    Frames are piped to ffmpeg one at a time as raw RGB, so none waits in memory. Any error or a
+    cancel (raised by the frames iterator) kills ffmpeg at once instead of letting it finish the
+    frames it holds: a cancel takes effect within one frame.
+    """
+    import subprocess
+
     import imageio_ffmpeg
 
     frames = iter(frames)
@@ -135,15 +142,34 @@ def _write_video(temp_path: str, frames, fps: float, codec: str, output_params: 
     height, width = first.shape[:2]
     if height < 2 or width < 2:
         raise ExportError(f"Frames of {first.shape[1]}x{first.shape[0]} pixels are too small for a video.")
-    writer = imageio_ffmpeg.write_frames(
-        temp_path, (width, height), fps=float(fps), codec=codec, pix_fmt_out="yuv420p", quality=None,
-        macro_block_size=1, ffmpeg_log_level="error", output_params=output_params)
-    writer.send(None)  # start ffmpeg
-    try:
-        for frame in itertools.chain([first], (even_size(f) for f in frames)):
-            writer.send(np.ascontiguousarray(frame))
-    finally:
-        writer.close()  # waits for ffmpeg to finish the file
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+               "-s", f"{width}x{height}", "-r", f"{float(fps):.6f}", "-i", "-", "-an", "-c:v", codec,
+               "-pix_fmt", "yuv420p", *output_params, temp_path]
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
+        finished = False
+        try:
+            for frame in itertools.chain([first], (even_size(f) for f in frames)):
+                if frame.shape[:2] != (height, width):
+                    raise ExportError(f"A frame has shape {frame.shape} but the first frame has {first.shape}.")
+                process.stdin.write(np.ascontiguousarray(frame).data)
+            process.stdin.close()
+            finished = process.wait() == 0
+        except BrokenPipeError:
+            pass  # ffmpeg stopped early: reported below from its log
+        finally:
+            if not finished and process.poll() is None:
+                process.kill()
+            process.wait()
+            try:
+                process.stdin.close()
+            except OSError:
+                pass
+        if not finished:
+            log.seek(0)
+            message = log.read().decode("utf-8", "replace").strip().splitlines()
+            if process.returncode not in (0, None) and message:
+                raise ExportError(f"The {codec} encoder failed: {message[-1].strip().rstrip('.')}.")
     if not os.path.isfile(temp_path) or os.path.getsize(temp_path) == 0:
         raise ExportError(f"The {codec} encoder failed to write a video.")
 

@@ -30,6 +30,9 @@ from app.core.spectral import Motion, displacement_at, magnify, resize_motion, z
 RENDERERS = ("splat", "net", "warp")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_ALPHA = 1.0
+# A batch holds at most this many output pixels (but always one frame): 4 frames at 1920x1080,
+# 1 at 4000x3000, the whole default batch at the working size.
+PIXELS_PER_BATCH = 4_000_000
 
 # The budget of one output: beyond these a render is refused before it starts (one sentence).
 MAX_OUTPUT_FRAMES = 36_000               # 20 minutes at 30 fps
@@ -52,7 +55,7 @@ class RenderSettings:
     alpha: softmax splatting importance scale: a pixel whose mean motion is m pixels gets weight
         exp(alpha * m), so with alpha = 1 a pixel moving one pixel more on average wins a collision
         by a factor e (moving things, like leaves, land in front of still background).
-    batch_size: frames rendered together.
+    batch_size: frames rendered together at most (fewer for big frames: PIXELS_PER_BATCH).
     """
 
     renderer: str = "splat"
@@ -130,6 +133,28 @@ def check_output_budget(num_frames: int, width: int, height: int) -> None:
                          f"{MAX_OUTPUT_PIXEL_FRAMES // (1920 * 1080):,} frames of 1080p.")
 
 
+def frames_per_batch(settings: RenderSettings, height: int, width: int) -> int:
+    """Frames rendered together at height x width: batch_size, capped at PIXELS_PER_BATCH pixels."""
+    return max(1, min(int(settings.batch_size), PIXELS_PER_BATCH // max(1, height * width)))
+
+
+def resize_field(field: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A displacement field float32 (2, h, w) resampled to (2, height, width); pixel units scale with it."""
+    import cv2
+
+    source_height, source_width = field.shape[1:]
+    if (source_height, source_width) == (height, width):
+        return field
+    shrinking = height * width < source_height * source_width
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    resized = np.empty((2, height, width), np.float32)
+    for channel, scale in ((0, width / source_width), (1, height / source_height)):
+        cv2.resize(np.ascontiguousarray(field[channel], np.float32), (width, height), dst=resized[channel],
+                   interpolation=interpolation)
+        resized[channel] *= np.float32(scale)
+    return resized
+
+
 def _resize_image(image: np.ndarray, size) -> np.ndarray:
     """uint8 (H, W, 3) resized to size = (width, height); None keeps it."""
     import cv2
@@ -152,9 +177,11 @@ def render_loop(image: np.ndarray, motion: Motion | None, settings: RenderSettin
                 progress=None, cancel=None, net=None, flow=None):
     """Generator of uint8 (H', W', 3) frames of the loop; settings are checked before it starts.
 
-    The image is resized to settings.size, the motion to the image (displacements scale with it)
-    and magnified; the splatting importance W(p) is computed once from the mean motion magnitude.
-    flow: an optional FlowField rendered with the sway (motion may then be None).
+    The image is resized to settings.size; the motion stays on its own grid, magnified, and each
+    batch's displacements are resized to the image (displacements scale with it). The splatting
+    importance W(p) is computed once from the mean motion magnitude and resized likewise.
+    flow: an optional FlowField rendered with the sway (motion may then be None); with a flow the
+    motion is resized to the output once, as the flow renderer works at that size.
     progress(done, total) after each batch; cancel() before each batch: True ends the generator.
     For "net", the module is moved to the chosen device.
     """
@@ -171,7 +198,9 @@ def render_loop(image: np.ndarray, motion: Motion | None, settings: RenderSettin
 
     image = _resize_image(image, settings.size)
     height, width = image.shape[:2]
-    motion = magnify(resize_motion(motion, height, width), settings.magnify)
+    if flow is not None:
+        motion = resize_motion(motion, height, width)
+    motion = magnify(motion, settings.magnify)  # on the motion's own grid (the output's with a flow)
     period = frames_per_loop(motion, settings)
     slowdown = period / motion.num_frames  # exact period
     if flow is not None:
@@ -183,8 +212,10 @@ def render_loop(image: np.ndarray, motion: Motion | None, settings: RenderSettin
 
 def _render(image, motion, settings, device, total, slowdown, progress, cancel, net, flow=None, period=None):
     """The generator behind render_loop."""
+    import cv2
     import torch
 
+    height, width = image.shape[:2]
     if flow is not None:
         render_batch = _flow_renderer(image, motion, flow, settings, device, period, slowdown, net)
     elif settings.renderer == "warp":
@@ -193,18 +224,24 @@ def _render(image, motion, settings, device, total, slowdown, progress, cancel, 
         from app.render.splat import importance_from_motion, mean_motion_magnitude
 
         image_tensor = torch.from_numpy(np.ascontiguousarray(image).copy()).permute(2, 0, 1)[None].float().div(255).to(device)  # (1, 3, H, W)
-        importance = importance_from_motion(mean_motion_magnitude(motion), settings.alpha).to(device)  # (1, 1, H, W)
+        magnitude = mean_motion_magnitude(motion)  # (h, w) on the motion's grid, in its pixels
+        if magnitude.shape != (height, width):
+            magnitude = cv2.resize(magnitude, (width, height), interpolation=cv2.INTER_LINEAR)
+            magnitude *= np.float32(np.sqrt(width * height / (motion.width * motion.height)))
+        importance = importance_from_motion(magnitude, settings.alpha).to(device)  # (1, 1, H, W)
         if settings.renderer == "splat":
             render_batch = _splat_renderer(image_tensor, importance, device)
         else:
             render_batch = _net_renderer(net, image_tensor, importance, device)
 
+    batch = frames_per_batch(settings, height, width)
     done = 0
-    for start in range(0, total, int(settings.batch_size)):
+    for start in range(0, total, batch):
         if cancel is not None and cancel():
             return
-        times = range(start, min(start + int(settings.batch_size), total))
-        displacements = np.stack([displacement_at(motion, t, slowdown) for t in times])  # (N, 2, H, W)
+        times = range(start, min(start + batch, total))
+        displacements = np.stack([resize_field(displacement_at(motion, t, slowdown), height, width)
+                                  for t in times])  # (N, 2, H, W)
         frames = render_batch(displacements) if flow is None else render_batch(displacements, times)  # uint8 (N, H, W, 3)
         done += len(times)
         if progress is not None:
