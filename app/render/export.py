@@ -348,6 +348,34 @@ def _export(path, frames, fps, format, progress, cancel, total, overwrite, mp4_c
     return target
 
 
+# --- progress ------------------------------------------------------------------------------------
+
+
+def duration_text(seconds: float) -> str:
+    """A rough duration for people: '40 s', '3 min 10 s', '1 h 5 min'."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        minutes, rest = divmod(seconds, 60)
+        return f"{minutes} min {rest} s" if rest and minutes < 10 else f"{minutes} min"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h {rest // 60} min"
+
+
+def progress_message(done: int, total: int | None, elapsed_s: float) -> str:
+    """'Frame 12 of 150 (8%), about 2 min 30 s left': the rate so far, known from the first batch."""
+    if not total:
+        return f"Frame {done}" if done else "Preparing the first frames…"
+    if done <= 0:
+        return f"Preparing the first of {total} frames…"
+    percent = int(100 * done / total)
+    left_s = elapsed_s / done * (total - done)
+    if done >= total:
+        return f"Frame {done} of {total} (100%), finishing the file…"
+    return f"Frame {done} of {total} ({percent}%), about {duration_text(left_s)} left"
+
+
 # --- reading back and measuring --------------------------------------------------------------------
 
 

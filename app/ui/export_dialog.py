@@ -17,6 +17,7 @@ preview grid) is exported with it by every renderer; a scene that only flows pas
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.spectral import Motion, band_factors, magnify, resize_motion
+from app.render.export import progress_message
 from app.ui.document import resize_photo
 from app.ui.workers import Worker
 
@@ -35,6 +37,10 @@ FORMATS = (("mp4", "MP4 (H.264)", ".mp4"), ("gif", "GIF", ".gif"), ("webm", "Web
            ("png", "PNG sequence (folder)", ""))
 RENDERERS = (("gl", "Fast (OpenGL mesh warp)"), ("splat", "Softmax splatting"), ("net", "Learned renderer"))
 GL_EXPORT_GRID_PX = 1
+# The mesh warp holds the K-band spectrum at the output size (16 bytes a band a pixel, on the GPU
+# and once more in memory here): beyond 1920x1080 that is over half a gigabyte, so larger
+# exports use the streaming softmax splatting instead.
+GL_EXPORT_MAX_PIXELS = 1920 * 1080
 GL_MAX_BANDS = 16
 
 
@@ -96,6 +102,9 @@ def export_gl(image: np.ndarray, motion: Motion | None, request: ExportRequest, 
         image = resize_photo(np.asarray(image), int(request.size[1]), int(request.size[0]))
     image = np.ascontiguousarray(image)
     height, width = image.shape[:2]
+    if height * width > GL_EXPORT_MAX_PIXELS:
+        raise ValueError(f"The fast OpenGL export goes up to 1920x1080 pixels ({width}x{height} asked); "
+                         "choose softmax splatting for larger sizes.")
     motion = magnify(resize_motion(motion, height, width), settings.magnify)
     if motion.num_bands > GL_MAX_BANDS:
         motion = Motion(motion.spectrum[:GL_MAX_BANDS], motion.num_frames, motion.fps)
@@ -296,13 +305,14 @@ class ExportDialog(QDialog):
             return
         image, motion, flow = self.image, self.motion, self.flow
         self.worker = Worker(lambda report: export_job(image, motion, request, report, flow=flow), name="export")
-        self.progress_dialog = QProgressDialog("Rendering and writing frames…", "Cancel", 0, 0, self)
+        self.export_started_s = time.monotonic()
+        self.progress_dialog = QProgressDialog(progress_message(0, None, 0.0), "Cancel", 0, 100, self)
         self.progress_dialog.setWindowTitle("Exporting")
         self.progress_dialog.setWindowModality(Qt.WindowModal)
         self.progress_dialog.setMinimumDuration(0)
         self.progress_dialog.setAutoClose(False)
         self.progress_dialog.setAutoReset(False)
-        self.progress_dialog.canceled.connect(self.worker.cancel)
+        self.progress_dialog.canceled.connect(self.cancel_export)
         self.worker.progress.connect(self._on_progress)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
@@ -312,13 +322,20 @@ class ExportDialog(QDialog):
         self.worker.start()
 
     def cancel_export(self) -> None:
+        """Ask the export to stop; it does after the frame it is on."""
         if self.worker is not None:
             self.worker.cancel()
+            if self.progress_dialog is not None:
+                self.progress_dialog.setLabelText("Cancelling after this frame…")
 
     def _on_progress(self, done: int, total: int) -> None:
-        if self.progress_dialog is not None and total > 0:
-            self.progress_dialog.setMaximum(total)
-            self.progress_dialog.setValue(done)
+        """Percentage and time left, estimated from the rate since the export started."""
+        if self.progress_dialog is None or self.progress_dialog.wasCanceled():
+            return
+        elapsed_s = time.monotonic() - self.export_started_s
+        if total and total > 0:
+            self.progress_dialog.setValue(min(100, int(100 * done / total)))
+        self.progress_dialog.setLabelText(progress_message(done, total or None, elapsed_s))
 
     def _close_progress(self) -> None:
         self.export_button.setEnabled(True)

@@ -86,3 +86,37 @@ def test_the_studio_opens_the_dialog_with_its_edits(studio):
     assert export.magnify_spin.value() == 2.0
     assert export.width_spin.value() == 96
     export.reject()
+
+
+def test_progress_shows_a_percentage_and_the_time_left_from_the_first_batch(qtbot, dialog):
+    dialog.set_format("mp4")
+    dialog.loops_spin.setValue(50)
+    with qtbot.waitSignal(dialog.export_cancelled, timeout=60_000):
+        dialog.start_export()
+        assert "Preparing" in dialog.progress_dialog.labelText()
+        assert dialog.progress_dialog.maximum() == 100  # a percentage, not a busy bar
+        dialog.export_started_s -= 10.0  # ten seconds for the first 30 frames of 150
+        dialog._on_progress(30, 150)
+        assert dialog.progress_dialog.value() == 20
+        assert "20%" in dialog.progress_dialog.labelText()
+        assert "about 40 s left" in dialog.progress_dialog.labelText()
+        dialog.cancel_export()
+
+
+def test_progress_message_estimates_from_the_rate_so_far():
+    from app.render.export import duration_text, progress_message
+
+    assert progress_message(0, 150, 3.0) == "Preparing the first of 150 frames…"
+    assert progress_message(8, 150, 16.0) == "Frame 8 of 150 (5%), about 4 min 44 s left"
+    assert progress_message(150, 150, 60.0).startswith("Frame 150 of 150 (100%)")
+    assert duration_text(59.4) == "59 s" and duration_text(3 * 3600 + 125) == "3 h 2 min"
+
+
+def test_a_gl_export_beyond_full_hd_is_one_sentence():
+    from app.ui.export_dialog import ExportRequest, export_gl
+
+    image = textured_photo(64, 96)
+    request = ExportRequest(path="/nonexistent/loop.mp4", size=(2560, 1707), renderer="gl")
+    with pytest.raises(ValueError, match="choose softmax splatting") as error:
+        export_gl(image, whole_photo_brush(64, 96), request)
+    assert str(error.value).count(". ") == 0
