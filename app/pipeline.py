@@ -83,9 +83,12 @@ def load_learned_renderer(device="cpu", path=RENDERER_WEIGHTS):
 
 
 def render_to_file(image: np.ndarray, motion: Motion | None, out_path: str, settings=None, progress=None,
-                   cancel=None, net=None, flow=None) -> str:
+                   cancel=None, net=None, flow=None, fps: float | None = None, gif_colours: int = 256) -> str:
     """Render the loop (sway, and flow when given) with settings (RenderSettings) and export it by
-    out_path's extension."""
+    out_path's extension.
+
+    fps: playback rate of the file (default the motion's); gif_colours: a GIF's palette size.
+    """
     from app.render.export import export_frames
     from app.render.frames import RenderSettings, frame_count, render_loop, resolve_device, scene_motion
 
@@ -96,8 +99,9 @@ def render_to_file(image: np.ndarray, motion: Motion | None, out_path: str, sett
             raise ValueError("No learned renderer is shipped in models/; use --renderer splat.")
     total = frame_count(motion, settings, flow)
     frames = render_loop(image, motion, settings, cancel=cancel, net=net, flow=flow)
-    fps = scene_motion(motion, flow).fps
-    return export_frames(out_path, frames, fps, progress=progress, cancel=cancel, total=total)
+    fps = fps or scene_motion(motion, flow).fps
+    return export_frames(out_path, frames, fps, progress=progress, cancel=cancel, total=total,
+                         gif_colours=gif_colours)
 
 
 def run_demo(out_dir: str = "out"):

@@ -4,8 +4,10 @@ One entry point, export_frames(path, frames, fps, ...), picks the format from th
 uint8 (H, W, 3) RGB frames into it:
 
     mp4   H.264 (libx264, CRF 18), yuv420p, even size, +faststart: plays in browsers and on phones.
-    gif   loops forever (loop=0); one shared adaptive 256-colour palette taken from the first frame
-          and no dithering, so still parts of a cinemagraph stay still; per-frame durations from fps.
+    gif   loops forever (loop=0); one shared adaptive palette (256 colours, or gif_colours) taken
+          from the first frame and no dithering, so still parts of a cinemagraph stay still;
+          per-frame durations from fps whose sum is the loop's duration to the centisecond.
+          estimate_gif_bytes() predicts the file size from two frames.
     webm  VP9 (libvpx-vp9, CRF 32, yuv420p) when the bundled ffmpeg has it, else VP8 (libvpx).
           The imageio-ffmpeg binary shipped with this project has libvpx-vp9, so WebM is VP9.
     png   a folder of frame_0000.png, frame_0001.png, ... (lossless, exact pixels).
@@ -23,6 +25,7 @@ even sizes); GIF and PNG keep the exact size.
 from __future__ import annotations
 
 import functools
+import io
 import itertools
 import os
 import shutil
@@ -38,6 +41,7 @@ PNG_FRAME_PATTERN = "frame_{:04d}.png"
 MP4_CRF = 18  # visually lossless H.264
 WEBM_CRF = 32  # VP9's recommended quality for HD-ish web video
 GIF_MIN_DELAY_CS = 2  # browsers turn delays under 2 centiseconds into 10
+GIF_COLOURS = (256, 128, 64, 32)
 
 
 class ExportError(ValueError):
@@ -200,7 +204,33 @@ def gif_durations_ms(num_frames: int, fps: float) -> list[int]:
     return [max(GIF_MIN_DELAY_CS, end - start) * 10 for start, end in zip(ends_cs[:-1], ends_cs[1:])]
 
 
-def _write_gif(temp_path: str, frames, fps: float) -> None:
+def _check_gif_colours(colours: int) -> int:
+    if not 2 <= int(colours) <= 256:
+        raise ExportError(f"A GIF has 2 to 256 colours; got {colours}.")
+    return int(colours)
+
+
+def _gif_bytes(frames, fps: float, colours: int) -> bytes:
+    """The GIF of a few frames, in memory (for estimates)."""
+    buffer = io.BytesIO()
+    _write_gif(buffer, frames, fps, colours)
+    return buffer.getvalue()
+
+
+def estimate_gif_bytes(first_frame: np.ndarray, later_frame: np.ndarray, num_frames: int,
+                       colours: int = 256) -> int:
+    """Expected size of a num_frames GIF from its first frame and one later frame.
+
+    Each frame after the first stores the box of pixels that changed, so the cost of one more frame
+    is measured by encoding [first, later] and subtracting the one-frame GIF.
+    """
+    colours = _check_gif_colours(colours)
+    one = len(_gif_bytes([first_frame], 30.0, colours))
+    two = len(_gif_bytes([first_frame, later_frame], 30.0, colours))
+    return int(one + max(0, two - one) * max(0, int(num_frames) - 1))
+
+
+def _write_gif(temp_path, frames, fps: float, colours: int = 256) -> None:
     """Animated GIF looping forever, quantized to one palette made from the first frame.
 
     Cinemagraph frames are rearrangements of one photo's pixels, so the first frame's palette fits
@@ -214,7 +244,7 @@ def _write_gif(temp_path: str, frames, fps: float) -> None:
     for frame in frames:
         image = Image.fromarray(frame)
         if palette_image is None:
-            palette_image = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+            palette_image = image.quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
         images.append(image.quantize(palette=palette_image, dither=Image.Dither.NONE))
     images[0].save(temp_path, format="GIF", save_all=True, append_images=images[1:], loop=0,
                    duration=gif_durations_ms(len(images), fps), disposal=1, optimize=False)
@@ -276,7 +306,7 @@ def _move_folder_into_place(temp_folder: str, target: str, overwrite: bool) -> N
 
 
 def export_frames(path, frames, fps: float, format: str | None = None, progress=None, cancel=None,
-                  total: int | None = None, overwrite: bool = False) -> str:
+                  total: int | None = None, overwrite: bool = False, gif_colours: int = 256) -> str:
     """Write uint8 (H, W, 3) RGB frames to path as mp4, gif, webm or a PNG folder; returns the path.
 
     format: None takes it from the extension; no extension or an existing folder means a PNG
@@ -285,8 +315,9 @@ def export_frames(path, frames, fps: float, format: str | None = None, progress=
     progress(done, total): after each frame; total is `total`, len(frames) or None.
     cancel(): checked before each frame; True stops with ExportCancelled and writes nothing.
     overwrite: needed to replace a non-empty folder with a PNG sequence; files are always replaced.
+    gif_colours: palette size of a GIF (2 to 256; fewer colours, smaller file).
     """
-    return _export(path, frames, fps, format, progress, cancel, total, overwrite, MP4_CRF)
+    return _export(path, frames, fps, format, progress, cancel, total, overwrite, MP4_CRF, gif_colours)
 
 
 def write_mp4(path: str, frames, fps: float, quality: int = 8, progress=None) -> str:
@@ -298,10 +329,11 @@ def write_mp4(path: str, frames, fps: float, quality: int = 8, progress=None) ->
     return _export(path, frames, fps, "mp4", report, None, None, False, int((1 - quality / 10.0) * 51))
 
 
-def _export(path, frames, fps, format, progress, cancel, total, overwrite, mp4_crf) -> str:
+def _export(path, frames, fps, format, progress, cancel, total, overwrite, mp4_crf, gif_colours=256) -> str:
     """export_frames with the MP4 quality as a parameter."""
     path = os.fspath(path)
     kind = export_format(path, format)
+    gif_colours = _check_gif_colours(gif_colours)
     if not (isinstance(fps, (int, float, np.number)) and np.isfinite(fps) and fps > 0):
         raise ExportError(f"fps must be a positive number; got {fps}.")
     target = _png_folder_path(path) if kind == "png" else path
@@ -333,7 +365,7 @@ def _export(path, frames, fps, format, progress, cancel, total, overwrite, mp4_c
                 if kind == "mp4":
                     _write_mp4(temp_path, stream, fps, crf=mp4_crf)
                 elif kind == "gif":
-                    _write_gif(temp_path, stream, fps)
+                    _write_gif(temp_path, stream, fps, gif_colours)
                 else:
                     _write_webm(temp_path, stream, fps)
     except ExportWriteError:

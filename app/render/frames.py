@@ -21,7 +21,7 @@ forward and backward splats in one softmax buffer; net and warp blend their two 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -101,6 +101,25 @@ def frame_count(motion: Motion | None, settings: RenderSettings, flow=None) -> i
     if not 1 <= int(settings.num_loops) <= MAX_OUTPUT_FRAMES:
         raise ValueError(f"The number of loops must be from 1 to {MAX_OUTPUT_FRAMES:,}; got {settings.num_loops}.")
     return frames_per_loop(motion, settings) * int(settings.num_loops)
+
+
+def loop_seconds(motion: Motion, settings: RenderSettings) -> float:
+    """How long one loop plays: T * slowdown / fps seconds."""
+    return motion.num_frames * float(settings.slowdown) / motion.fps
+
+
+def at_frame_rate(motion: Motion, settings: RenderSettings, frame_rate: float):
+    """(settings, fps) that render each loop at about frame_rate and play it in exactly loop_seconds.
+
+    The loop gets round(loop_seconds * frame_rate) frames, evenly spaced over the loop, and the
+    returned playback fps is that count over the loop's duration (not frame_rate itself), so a
+    5 s loop at 12 fps is 60 frames of 5 s, and at 7 fps 35 frames of 5 s.
+    """
+    if not frame_rate > 0:
+        raise ValueError(f"The frame rate must be positive; got {frame_rate}.")
+    duration = loop_seconds(motion, settings)
+    per_loop = max(1, int(round(duration * frame_rate)))
+    return replace(settings, slowdown=per_loop / motion.num_frames), per_loop / duration
 
 
 def _check_settings(settings: RenderSettings, net) -> None:

@@ -8,6 +8,10 @@ with a Cancel button. The three renderers:
     splat  softmax splatting with hole filling (render_to_file), the CLI's default.
     net    the learned renderer (render_to_file); offered only when models/renderer.safetensors exists.
 
+A GIF offers its frame rate (the loop keeps its exact duration: fewer frames, longer delays) and
+its palette size, and shows the file size to expect (expected_gif: two frames encoded and
+extrapolated). Progress shows a percentage and the time left from the first batch on.
+
 Writes are atomic (app/render/export.py): a cancelled or failed export leaves nothing behind.
 The motion exported is the document's scale_bands(base, gains); magnification and slow motion
 come from this dialog (they start at the document's values). A flow layer (a FlowField on the
@@ -22,14 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout,
     QLabel, QLineEdit, QMessageBox, QProgressDialog, QPushButton, QSpinBox, QVBoxLayout,
 )
 
 from app.core.spectral import Motion, band_factors, magnify, resize_motion
-from app.render.export import progress_message
+from app.render.export import GIF_COLOURS, progress_message
 from app.ui.document import resize_photo
 from app.ui.workers import Worker
 
@@ -56,6 +60,46 @@ class ExportRequest:
     magnify: float = 1.0
     renderer: str = "splat"
     device: str = "cpu"  # "cuda" or "cpu", resolved from the studio's preference (app/device.py)
+    gif_fps: float | None = None  # a GIF's frame rate; None keeps the motion's
+    gif_colours: int = 256
+
+
+GIF_FRAME_RATES = ((None, "Full (as the loop)"), (15.0, "15 fps"), (10.0, "10 fps"))
+
+
+def _render_settings(motion: Motion, request: ExportRequest, renderer: str = "splat"):
+    """(RenderSettings, playback fps) for a request; a GIF at a lower frame rate keeps its duration."""
+    from app.render.frames import RenderSettings, at_frame_rate
+
+    settings = RenderSettings(renderer=renderer, num_loops=request.num_loops, slowdown=request.slowdown,
+                              magnify=request.magnify, size=request.size, device=request.device)
+    if request.format == "gif" and request.gif_fps and request.gif_fps < motion.fps:
+        return at_frame_rate(motion, settings, request.gif_fps)
+    return settings, motion.fps
+
+
+def expected_gif(image: np.ndarray, motion: Motion, request: ExportRequest) -> tuple[int, int, float]:
+    """(bytes, frames, seconds) of the GIF a request writes; bytes estimated from two warped frames."""
+    from app.core.spectral import displacement_at
+    from app.render.export import estimate_gif_bytes
+    from app.render.frames import frame_count, frames_per_loop, resize_field
+    from app.render.warp import backward_warp
+
+    settings, fps = _render_settings(motion, request)
+    total = frame_count(motion, settings)
+    per_loop = frames_per_loop(motion, settings)
+    photo = np.asarray(image)
+    if request.size is not None:
+        photo = resize_photo(photo, int(request.size[1]), int(request.size[0]))
+    height, width = photo.shape[:2]
+    moving = magnify(motion, request.magnify)
+    slowdown = per_loop / motion.num_frames
+
+    def frame(index):
+        return backward_warp(photo, resize_field(displacement_at(moving, index, slowdown), height, width))
+
+    size = estimate_gif_bytes(frame(0), frame(max(1, per_loop // 4)), total, request.gif_colours)
+    return size, total, total / fps
 
 
 def with_format_extension(path: str, format: str) -> str:
@@ -94,8 +138,7 @@ def export_gl(image: np.ndarray, motion: Motion | None, request: ExportRequest, 
     from app.render.gl import MeshWarpRenderer, create_headless_context, release_context
 
     motion = scene_motion(motion, flow)
-    settings = RenderSettings(num_loops=request.num_loops, slowdown=request.slowdown, magnify=request.magnify,
-                              size=request.size)
+    settings, fps = _render_settings(motion, request)
     total = frame_count(motion, settings)
     per_loop = frames_per_loop(motion, settings)
     if request.size is not None:
@@ -125,8 +168,8 @@ def export_gl(image: np.ndarray, motion: Motion | None, request: ExportRequest, 
     try:
         renderer = MeshWarpRenderer(ctx, image, motion, grid_px=GL_EXPORT_GRID_PX)
         frames = _gl_frames(renderer, motion, per_loop, total, flow_loop)
-        return export_frames(request.path, frames, motion.fps, format=request.format, progress=progress,
-                             cancel=cancel, total=total)
+        return export_frames(request.path, frames, fps, format=request.format, progress=progress,
+                             cancel=cancel, total=total, gif_colours=request.gif_colours)
     finally:
         if renderer is not None:
             renderer.release()
@@ -136,12 +179,11 @@ def export_gl(image: np.ndarray, motion: Motion | None, request: ExportRequest, 
 def export_job(image: np.ndarray, motion: Motion | None, request: ExportRequest, report, flow=None) -> str:
     """The worker job: render and write the loop (sway, and flow when given); returns the path written."""
     from app.pipeline import load_learned_renderer, render_to_file
-    from app.render.frames import RenderSettings, resolve_device
+    from app.render.frames import resolve_device, scene_motion
 
     if request.renderer == "gl":
         return export_gl(image, motion, request, report.progress, report.cancelled, flow=flow)
-    settings = RenderSettings(renderer=request.renderer, num_loops=request.num_loops, slowdown=request.slowdown,
-                              magnify=request.magnify, size=request.size, device=request.device)
+    settings, fps = _render_settings(scene_motion(motion, flow), request, request.renderer)
     net = None
     if request.renderer == "net":
         net = load_learned_renderer(resolve_device(request.device))
@@ -149,7 +191,7 @@ def export_job(image: np.ndarray, motion: Motion | None, request: ExportRequest,
             raise ValueError("No learned renderer is shipped in models/; choose softmax splatting.")
     path = with_format_extension(request.path, request.format)
     return render_to_file(image, motion, path, settings, progress=report.progress, cancel=report.cancelled, net=net,
-                          flow=flow)
+                          flow=flow, fps=fps, gif_colours=request.gif_colours)
 
 
 class ExportDialog(QDialog):
@@ -223,10 +265,31 @@ class ExportDialog(QDialog):
             item.setEnabled(False)
             item.setToolTip("No models/renderer.safetensors in this build")
 
+        # GIF only: frame rate and colours, with the file size they lead to.
+        self.gif_rate_combo = QComboBox(self)
+        for rate, label in GIF_FRAME_RATES:
+            self.gif_rate_combo.addItem(label, rate)
+        self.gif_colours_combo = QComboBox(self)
+        for colours in GIF_COLOURS:
+            self.gif_colours_combo.addItem(f"{colours} colours", colours)
+        self.gif_estimate_label = QLabel("", self)
+        self.gif_estimate_label.setObjectName("gif_estimate")
+        self.gif_expected_bytes = 0
+        self.estimate_timer = QTimer(self)
+        self.estimate_timer.setSingleShot(True)
+        self.estimate_timer.setInterval(250)
+        self.estimate_timer.timeout.connect(self.update_gif_estimate)
+        for combo in (self.gif_rate_combo, self.gif_colours_combo):
+            combo.currentIndexChanged.connect(self._schedule_estimate)
+
         form = QFormLayout()
+        self.form = form
         form.addRow("File", path_row)
         form.addRow("Format", self.format_combo)
         form.addRow("Size", size_row)
+        form.addRow("GIF frame rate", self.gif_rate_combo)
+        form.addRow("GIF colours", self.gif_colours_combo)
+        form.addRow("Expected size", self.gif_estimate_label)
         form.addRow("Loops", self.loops_spin)
         form.addRow("Slow motion", self.slowdown_spin)
         form.addRow("Magnification", self.magnify_spin)
@@ -242,6 +305,8 @@ class ExportDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(buttons)
+        for spin in (self.width_spin, self.height_spin, self.loops_spin, self.slowdown_spin, self.magnify_spin):
+            spin.valueChanged.connect(self._schedule_estimate)
         self._on_format_changed()
 
     # --- settings ----------------------------------------------------------------------------
@@ -265,7 +330,30 @@ class ExportDialog(QDialog):
         return ExportRequest(path=with_format_extension(self.path_edit.text().strip(), format), format=format,
                              size=size, num_loops=self.loops_spin.value(), slowdown=self.slowdown_spin.value(),
                              magnify=self.magnify_spin.value(), renderer=self.renderer_combo.currentData(),
-                             device=self.device)
+                             device=self.device,
+                             gif_fps=self.gif_rate_combo.currentData(),
+                             gif_colours=int(self.gif_colours_combo.currentData()))
+
+    def set_gif_options(self, frame_rate: float | None, colours: int) -> None:
+        self.gif_rate_combo.setCurrentIndex(self.gif_rate_combo.findData(frame_rate))
+        self.gif_colours_combo.setCurrentIndex(self.gif_colours_combo.findData(colours))
+
+    def _schedule_estimate(self, _value=None) -> None:
+        if self.format_combo.currentData() == "gif":
+            self.estimate_timer.start()
+
+    def update_gif_estimate(self) -> None:
+        """Show the expected GIF size, frame count and exact loop duration (about 0.1 s of work)."""
+        try:
+            from app.render.frames import scene_motion
+
+            size, frames, seconds = expected_gif(self.image, scene_motion(self.motion, self.flow), self.request())
+        except ValueError as error:
+            self.gif_estimate_label.setText(str(error))
+            return
+        self.gif_expected_bytes = size
+        amount = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{max(1, round(size / 1e3))} kB"
+        self.gif_estimate_label.setText(f"about {amount}: {frames} frames, {seconds:.2f} s")
 
     def browse(self) -> None:
         format = self.format_combo.currentData()
@@ -279,7 +367,11 @@ class ExportDialog(QDialog):
             self.path_edit.setText(with_format_extension(path, format))
 
     def _on_format_changed(self, _index=None) -> None:
-        self.path_edit.setText(with_format_extension(self.path_edit.text().strip(), self.format_combo.currentData()))
+        format = self.format_combo.currentData()
+        self.path_edit.setText(with_format_extension(self.path_edit.text().strip(), format))
+        for widget in (self.gif_rate_combo, self.gif_colours_combo, self.gif_estimate_label):
+            self.form.setRowVisible(widget, format == "gif")
+        self._schedule_estimate()
 
     def _on_width_changed(self, width: int) -> None:
         if self.keep_aspect_check.isChecked():

@@ -296,3 +296,43 @@ def test_seam_error_tells_a_smooth_loop_from_a_cut():
     cut = seam_error(loop[:30])  # stops half way round: the wrap jumps across the picture
     assert cut["ratio"] > 5
     assert set(smooth) == {"seam", "median_step", "ratio"}
+
+
+def gif_durations(path):
+    durations = []
+    with Image.open(path) as gif:
+        for number in range(gif.n_frames):
+            gif.seek(number)
+            durations.append(gif.info["duration"])
+    return durations
+
+
+@pytest.mark.parametrize("frame_rate, frames", [(15.0, 75), (12.0, 60), (8.5, 42)])
+def test_a_gif_at_a_lower_frame_rate_lasts_exactly_as_long_as_the_loop(tmp_path, frame_rate, frames):
+    from app.core.spectral import Motion
+    from app.pipeline import render_to_file
+    from app.render.frames import RenderSettings, at_frame_rate, frame_count
+
+    rng = np.random.default_rng(0)
+    motion = Motion((rng.normal(size=(4, 2, 6, 8)) * 2).astype(np.complex64), num_frames=150, fps=30.0)  # 5 s
+    settings, fps = at_frame_rate(motion, RenderSettings(renderer="warp", device="cpu"), frame_rate)
+    assert frame_count(motion, settings) == frames
+    path = render_to_file(moving_frames(1, 24, 32)[0], motion, str(tmp_path / "loop.gif"), settings, fps=fps)
+    assert sum(gif_durations(path)) == 5000  # ms, to the centisecond GIF counts in
+
+
+def test_fewer_gif_colours_make_a_smaller_file_and_the_estimate_follows(tmp_path):
+    from app.render.export import estimate_gif_bytes
+
+    frames = moving_frames(12, 96, 128)
+    sizes = {}
+    for colours in (256, 32):
+        export_frames(tmp_path / f"c{colours}.gif", frames, FPS, gif_colours=colours)
+        sizes[colours] = os.path.getsize(tmp_path / f"c{colours}.gif")
+        with Image.open(tmp_path / f"c{colours}.gif") as gif:
+            assert len(gif.getpalette()) // 3 <= colours
+        estimate = estimate_gif_bytes(frames[0], frames[3], 12, colours)
+        assert 0.6 * sizes[colours] < estimate < 1.6 * sizes[colours], (estimate, sizes[colours])
+    assert sizes[32] < 0.8 * sizes[256]
+    with pytest.raises(ExportError):
+        export_frames(tmp_path / "bad.gif", frames, FPS, gif_colours=1)

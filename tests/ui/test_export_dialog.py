@@ -120,3 +120,29 @@ def test_a_gl_export_beyond_full_hd_is_one_sentence():
     with pytest.raises(ValueError, match="choose softmax splatting") as error:
         export_gl(image, whole_photo_brush(64, 96), request)
     assert str(error.value).count(". ") == 0
+
+
+def test_a_gif_offers_frame_rate_and_colours_with_the_expected_size(qtbot, dialog, tmp_path):
+    from PIL import Image
+
+    dialog.set_format("mp4")
+    assert not dialog.gif_colours_combo.isVisibleTo(dialog)
+    dialog.set_format("gif")
+    assert dialog.gif_colours_combo.isVisibleTo(dialog)
+    dialog.set_gif_options(10.0, 64)
+    dialog.update_gif_estimate()
+    text = dialog.gif_estimate_label.text()
+    assert "50 frames, 5.00 s" in text  # the 150-frame loop at 10 fps keeps its 5 seconds
+    assert text.startswith("about ") and " kB: " in text
+    expected = dialog.gif_expected_bytes
+    with qtbot.waitSignal(dialog.export_finished, timeout=60_000) as blocker:
+        dialog.start_export()
+    path = blocker.args[0]
+    with Image.open(path) as gif:
+        durations = []
+        for number in range(gif.n_frames):
+            gif.seek(number)
+            durations.append(gif.info["duration"])
+    assert sum(durations) == 5000
+    actual = os.path.getsize(path)
+    assert 0.6 * actual < expected < 1.6 * actual, (expected, actual)
