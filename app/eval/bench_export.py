@@ -6,7 +6,7 @@ does) to an MP4 with softmax splatting on the CPU, 150 frames by default, in a f
 so that its peak resident memory is its own:
 
     fps            frames rendered and encoded per second, end to end
-    peak_rss_mb    the exporting process's peak resident memory (ru_maxrss)
+    peak_rss_mb    the exporting process's peak resident memory (VmHWM)
     encoder_mb     ffmpeg's peak resident memory (a child process; its VmHWM, polled)
     time_ratio     (seconds per pixel) / (seconds per pixel at the first size): 1 = linear in pixels
     memory_ratio   (peak RSS per pixel) / (that at the first size)
@@ -36,9 +36,13 @@ def _parse_size(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def _peak_mb(who) -> float:
-    """Peak resident memory in MB of this process or of its (finished) children; Linux counts KiB."""
-    return resource.getrusage(who).ru_maxrss / 1024.0
+def _peak_mb() -> float:
+    """Peak resident memory of this program in MB: VmHWM (ru_maxrss would count the parent's at fork)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024.0
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 class EncoderMemory(threading.Thread):
@@ -101,7 +105,7 @@ def export_once(width: int, height: int, num_frames: int, renderer: str = "splat
     slowdown = num_frames / motion.num_frames  # num_frames of one loop
     settings = RenderSettings(renderer=renderer, device="cpu", slowdown=slowdown)
     assert isinstance(motion, Motion)
-    before_mb = _peak_mb(resource.RUSAGE_SELF)
+    before_mb = _peak_mb()
     with tempfile.TemporaryDirectory(prefix="aeolus-bench-export-") as folder:
         encoder = EncoderMemory()
         encoder.start()
@@ -112,7 +116,7 @@ def export_once(width: int, height: int, num_frames: int, renderer: str = "splat
         size_mb = os.path.getsize(path) / 1e6
     return {"name": f"export-{renderer}-mp4", "size": f"{width}x{height}", "device": "cpu",
             "frames": num_frames, "seconds": round(seconds, 2), "fps": round(num_frames / seconds, 3),
-            "peak_rss_mb": round(_peak_mb(resource.RUSAGE_SELF), 1), "setup_rss_mb": round(before_mb, 1),
+            "peak_rss_mb": round(_peak_mb(), 1), "setup_rss_mb": round(before_mb, 1),
             "encoder_mb": round(encoder_mb, 1), "file_mb": round(size_mb, 2)}
 
 
