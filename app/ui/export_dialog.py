@@ -425,9 +425,10 @@ class ExportDialog(QDialog):
         if self.progress_dialog is None or self.progress_dialog.wasCanceled():
             return
         elapsed_s = time.monotonic() - self.export_started_s
+        dialog = self.progress_dialog
+        dialog.setLabelText(progress_message(done, total or None, elapsed_s))
         if total and total > 0:
-            self.progress_dialog.setValue(min(100, int(100 * done / total)))
-        self.progress_dialog.setLabelText(progress_message(done, total or None, elapsed_s))
+            dialog.setValue(min(100, int(100 * done / total)))  # last: a modal dialog processes events here
 
     def _close_progress(self) -> None:
         self.export_button.setEnabled(True)
