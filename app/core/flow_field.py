@@ -252,7 +252,8 @@ def _anchor_discs(hints: FlowHints, height: int, width: int) -> np.ndarray:
     for x, y in hints.anchors:
         # distance measured in hint-photo pixels, so the disc is the same on any grid
         still |= ((columns + 0.5) / sx - 0.5 - x) ** 2 + ((rows + 0.5) / sy - 0.5 - y) ** 2 <= radius ** 2
-        still[min(height - 1, int(round((y + 0.5) * sy - 0.5))), min(width - 1, int(round((x + 0.5) * sx - 0.5)))] = True
+        still[min(height - 1, max(0, int(round((y + 0.5) * sy - 0.5)))),
+              min(width - 1, max(0, int(round((x + 0.5) * sx - 0.5))))] = True
     return still
 
 

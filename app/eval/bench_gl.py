@@ -7,6 +7,16 @@ app/core/modal.py. At 512x288 with a K = 16 spectral volume, on a headless EGL c
     gl-mesh-{1,4,16}px-readback   MeshWarpRenderer.render (draw + read back uint8 (H, W, 3))
     gl-splat / gl-splat-readback  GLSplatRenderer: flow, 4-tap softmax splat, normalize, pull-push fill
     modal-step                    ModalSimulator.step(1/60) for K = 16 after a release (CPU)
+    flow-fields                   the live viewport's flow layer per frame: FlowPlayer.fields (CPU torch,
+                                  forward and backward integration of a 90-frame loop on the viewport's
+                                  grid of at most LIVE_MAX_SIDE, resized back); the mean over
+                                  two loops at a 1.37-frame step (fractional phases), since the
+                                  integrator's cache makes most frames cheap and some dear; with the
+                                  studio's torch threads (all cores but one, as run_app sets them)
+    gl-mesh-4px-flow              MeshWarpRenderer.draw with a flow layer (two passes, two RG32F uploads,
+                                  the mix), fields precomputed
+    viewport-flow-frame           both: what one live frame of sway + flow costs the viewport
+                                  (these three rows also carry mesh_ratio = fps / gl-mesh-4px fps)
     torch-splat-fill              the same-run reference: app.render.splat.splat_frames (softmax +
                                   fill) of one frame on the CPU, displacements precomputed; timed
                                   with torch's default thread count and with 1 thread, the faster
@@ -128,6 +138,7 @@ def run_gl_benchmark(quick: bool = False) -> list[dict]:
             gl_row(f"gl-mesh-{grid_px}px", lambda i: mesh.draw(factors(i), target, flip_y=False))
             gl_row(f"gl-mesh-{grid_px}px-readback", lambda i: mesh.render(factors(i)))
             mesh.release()
+        _flow_rows(ctx, image, motion, factors, target, gl_row, rows)
         splatter = GLSplatRenderer(ctx, image, motion, alpha=1.0)
         gl_row("gl-splat", lambda i: splatter.draw(factors(i), target, flip_y=False))
         gl_row("gl-splat-readback", lambda i: splatter.render(factors(i)))
@@ -145,6 +156,58 @@ def run_gl_benchmark(quick: bool = False) -> list[dict]:
                  "microseconds": step_seconds * 1e6, "fps": 1.0 / step_seconds,
                  "ratio": (1.0 / step_seconds) / reference_fps})
     return rows
+
+
+def _flow_rows(ctx, image, motion, factors, target, gl_row, rows) -> None:
+    """The flow layer in the live viewport: its CPU fields, its GL draw, and both (see the docstring)."""
+    import os
+
+    import torch
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(previous_threads, (os.cpu_count() or 1) - 1)))
+    try:
+        _time_flow_rows(ctx, image, motion, factors, target, gl_row, rows)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _time_flow_rows(ctx, image, motion, factors, target, gl_row, rows) -> None:
+    from app.core.flow_field import FlowHints, flow_from_hints
+    from app.render.flow import LIVE_MAX_SIDE, FlowPlayer
+    from app.render.gl import MeshWarpRenderer
+
+    mask = np.zeros((HEIGHT, WIDTH), np.float32)
+    mask[HEIGHT // 2:] = 1.0
+    hints = FlowHints(WIDTH, HEIGHT, arrows=[[50, 180, 60, 0], [250, 220, 45, 10], [420, 260, 60, 0]], mask=mask)
+    player = FlowPlayer(flow_from_hints(hints, HEIGHT, WIDTH).velocity, 90, 30.0, LIVE_MAX_SIDE)
+
+    def fields(_index=0):
+        player.advance(1.37 / 30)
+        return player.fields()
+
+    def mean_seconds(render_frame, count=2 * 90 // 1.37):
+        render_frame()  # warm-up
+        began = time.perf_counter()
+        for index in range(int(count)):
+            render_frame(index)
+        ctx.finish()
+        return (time.perf_counter() - began) / int(count)
+
+    size = f"{WIDTH}x{HEIGHT}"
+    seconds = mean_seconds(fields)
+    rows.append({"name": "flow-fields", "size": size, "device": "cpu", "fps": 1.0 / seconds,
+                 "ratio": (1.0 / seconds) / rows[0]["fps"]})
+    mesh = MeshWarpRenderer(ctx, image, motion, grid_px=4)
+    ready = player.fields()
+    gl_row("gl-mesh-4px-flow", lambda i: mesh.draw(factors(i), target, flip_y=False, flow=ready))
+    seconds = mean_seconds(lambda i=0: mesh.draw(factors(i), target, flip_y=False, flow=fields()))
+    rows.append({"name": "viewport-flow-frame", "size": size, "device": rows[-1]["device"], "fps": 1.0 / seconds,
+                 "ratio": (1.0 / seconds) / rows[0]["fps"]})
+    mesh.release()
+    sway = next(row["fps"] for row in rows if row["name"] == "gl-mesh-4px")
+    for row in rows[-3:]:
+        row["mesh_ratio"] = row["fps"] / sway
 
 
 def _rounded(row: dict) -> dict:
@@ -169,6 +232,7 @@ def main(argv=None) -> int:
             print(json.dumps(row))
         else:
             extra = f"  {row['microseconds']:.1f} us/step" if "microseconds" in row else ""
+            extra += f"  x{row['mesh_ratio']:.2f} of gl-mesh-4px" if "mesh_ratio" in row else ""
             print(f"{row['name']:<24} {row['size']:<12} {row['device']:<9} {row['fps']:>10.1f} fps  "
                   f"x{row['ratio']:.2f}{extra}")
     return 0

@@ -25,9 +25,10 @@ import torch
 from app.core.flow_field import Trajectory, checkpoint_spacing, loop_weights
 from app.render.splat import SOFTMAX_MIN_EXPONENT, fill_holes, splat
 
-__all__ = ["FLOW_PHASE", "FlowLoop", "FlowPlayer", "softmax_weights", "splat_symmetric"]
+__all__ = ["FLOW_PHASE", "LIVE_MAX_SIDE", "FlowLoop", "FlowPlayer", "softmax_weights", "splat_symmetric"]
 
 FLOW_PHASE = 0.5
+LIVE_MAX_SIDE = 320  # live views integrate the flow on a grid at most this long (bench gl: flow-fields)
 
 
 class FlowLoop:
@@ -81,14 +82,23 @@ class FlowPlayer:
 
     velocity: float32 (2, H, W) pixels per frame; period: the loop's frames; fps: its rate.
     The phase runs over [0, period) like Playback's (seconds * fps / slowdown per advance).
+    max_side: the fields are integrated on a grid at most this long (the flow is smooth; a quarter
+    of the pixels is a quarter of the work) and resized back to H x W; None integrates at H x W.
     """
 
-    def __init__(self, velocity, period: int, fps: float):
+    def __init__(self, velocity, period: int, fps: float, max_side: int | None = None):
+        from app.core.flow_field import FlowField, resize_flow
+
         self.velocity = np.ascontiguousarray(velocity, np.float32)
+        self.size = self.velocity.shape[1:]  # (H, W)
+        height, width = self.size
+        scale = 1.0 if max_side is None else min(1.0, max_side / max(height, width))
+        grid = (max(2, int(round(height * scale))), max(2, int(round(width * scale))))
+        small = resize_flow(FlowField(self.velocity, max(2, int(period)), fps), *grid).velocity
         self.period = int(period)
         self.fps = float(fps)
         self.phase = 0.0
-        self.loop = FlowLoop(torch.from_numpy(self.velocity), self.period)
+        self.loop = FlowLoop(torch.from_numpy(np.ascontiguousarray(small)), self.period)
 
     def advance(self, seconds: float, slowdown: float = 1.0) -> None:
         self.phase = (self.phase + float(seconds) * self.fps / float(slowdown)) % self.period
@@ -98,4 +108,15 @@ class FlowPlayer:
         phase = self.phase if phase is None else float(phase) % self.period
         with torch.inference_mode():
             forward, backward, share = self.loop.fields(phase)
-        return forward.numpy(), backward.numpy(), share
+        return self._full_size(forward.numpy()), self._full_size(backward.numpy()), share
+
+    def _full_size(self, field: np.ndarray) -> np.ndarray:
+        """A (2, h, w) displacement on the integration grid -> (2, H, W), pixels of H x W."""
+        import cv2
+
+        height, width = self.size
+        if field.shape[1:] == (height, width):
+            return field
+        scale = (width / field.shape[2], height / field.shape[1])
+        return np.stack([cv2.resize(field[axis], (width, height), interpolation=cv2.INTER_LINEAR)
+                         * np.float32(scale[axis]) for axis in range(2)])

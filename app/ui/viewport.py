@@ -122,9 +122,9 @@ class ViewportBase:
     def set_flow(self, velocity, period: int = 0, fps: float = 30.0, follows_sway: bool = False) -> None:
         """Play a flow layer (float32 (2, H, W) velocity at the scene's size, a period-frame loop) with
         the sway, or none (velocity None). follows_sway: the flow loops over the sway's clock."""
-        from app.render.flow import FlowPlayer
+        from app.render.flow import LIVE_MAX_SIDE, FlowPlayer
 
-        self.flow_player = None if velocity is None else FlowPlayer(velocity, period, fps)
+        self.flow_player = None if velocity is None else FlowPlayer(velocity, period, fps, LIVE_MAX_SIDE)
         self.flow_follows_sway = bool(follows_sway)
         self.redraw()
 

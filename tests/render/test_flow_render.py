@@ -171,3 +171,21 @@ def test_the_render_benchmark_reports_flow_against_sway_in_the_same_run():
     for timing in timings:
         assert timing.fps > 0 and timing.size == "64x48"
         assert timing.ratio == pytest.approx(timing.fps / by_name["render-sway"].fps)
+
+
+def test_the_live_player_on_a_coarser_grid_follows_the_full_one():
+    from app.render.flow import FlowPlayer
+
+    flow, _ = river()
+    full = FlowPlayer(flow.velocity, 24, 30.0)
+    coarse = FlowPlayer(flow.velocity, 24, 30.0, max_side=32)  # half the grid
+    assert coarse.loop.forward.velocity.shape[2:] == (24, 32)
+    for player in (full, coarse):
+        player.advance(7.5 / 30)
+    (forward, backward, share), (coarse_forward, coarse_backward, coarse_share) = full.fields(), coarse.fields()
+    assert share == coarse_share == pytest.approx(7.5 / 24)
+    assert coarse_forward.shape == forward.shape == (2, HEIGHT, WIDTH)
+    water = slice(18, 30)  # away from the banks, where the coarse grid blurs the edge
+    assert np.abs(forward[:, water]).mean() > 3
+    assert np.abs(coarse_forward[:, water] - forward[:, water]).mean() < 0.1 * np.abs(forward[:, water]).mean()
+    assert np.abs(coarse_backward[:, water] - backward[:, water]).mean() < 0.1 * np.abs(backward[:, water]).mean()

@@ -363,3 +363,24 @@ def test_mesh_rejects_a_flow_of_the_wrong_size(ctx):
     with pytest.raises(ValueError, match="flow field"):
         renderer.render(np.zeros(2, np.complex64), flow=(wrong, wrong, 0.5))
     renderer.release()
+
+
+def test_the_gl_benchmark_times_the_live_flow_layer(ctx):
+    from app.eval.bench_gl import HEIGHT, WIDTH, _flow_rows, benchmark_image, benchmark_motion
+
+    motion, image = benchmark_motion(), benchmark_image()
+    target = ctx.framebuffer([ctx.texture((WIDTH, HEIGHT), 4)], ctx.depth_renderbuffer((WIDTH, HEIGHT)))
+    rows = [{"name": "torch-splat-fill", "fps": 10.0}, {"name": "gl-mesh-4px", "fps": 20.0}]
+
+    def gl_row(name, render_frame):
+        for index in range(2):
+            render_frame(index)
+        rows.append({"name": name, "fps": 5.0, "device": "gl"})
+
+    factors = lambda i: band_factors(motion.num_bands, motion.num_frames, 7 * i)  # noqa: E731
+    _flow_rows(ctx, image, motion, factors, target, gl_row, rows)
+    names = [row["name"] for row in rows[2:]]
+    assert names == ["flow-fields", "gl-mesh-4px-flow", "viewport-flow-frame"]
+    assert rows[2]["fps"] > 0 and rows[2]["ratio"] == pytest.approx(rows[2]["fps"] / 10.0)
+    assert rows[3]["mesh_ratio"] == pytest.approx(0.25)
+    assert rows[4]["fps"] > 0 and rows[4]["mesh_ratio"] == pytest.approx(rows[4]["fps"] / 20.0)
