@@ -1,11 +1,7 @@
-"""Motion metrics, the Fréchet distance and FVD, and the motion evaluation end to end on a tiny dataset."""
-
-import json
-import os
+"""Motion metrics against a reference, the Fréchet distance and FVD (the evaluation command: test_motion_eval.py)."""
 
 import numpy as np
 import pytest
-import torch
 
 from app.core.procedural import BrushSettings, brush_motion
 from app.core.spectral import Motion, resize_motion, scale_bands, zero_motion
@@ -54,7 +50,7 @@ def test_spectrum_error_grows_with_the_scale_of_one_band():
         gains[3] = gain
         scaled = scale_bands(motion, gains)
         exact = spectrum_error_per_band(scaled, motion, eps=1e-30)
-        assert np.allclose(np.delete(exact, 3), 0.0, atol=1e-9)
+        assert np.allclose(np.delete(exact, [0, 3]), 0.0, atol=1e-9)  # DC follows the others (F_0 = 0)
         assert exact[3] == pytest.approx(2 * np.log10(gain), abs=1e-6)  # power goes with gain^2
         errors.append(spectrum_error(scaled, motion))
     assert errors[0] == 0.0 and errors[0] < errors[1] < errors[2] < errors[3]
@@ -64,7 +60,7 @@ def test_band_power_is_the_squared_amplitude_of_a_sinusoid_in_pixels():
     num_frames, amplitude = 30, 2.0
     t = np.arange(num_frames)
     texture = np.zeros((num_frames, 2, 4, 4), np.float32)
-    texture[:, 0] = amplitude * np.cos(2 * np.pi * 3 * t / num_frames)[:, None, None]
+    texture[:, 0] = amplitude * np.sin(2 * np.pi * 3 * t / num_frames)[:, None, None]  # F_0 = 0: no DC
     spectrum = np.fft.rfft(texture, axis=0)[:8]
     power = band_power(Motion(spectrum, num_frames, 30.0))
     assert power[3] == pytest.approx(amplitude ** 2, rel=1e-5)
@@ -116,21 +112,6 @@ def test_frechet_distance_survives_singular_covariances():
     assert np.isfinite(distance) and distance > 0
 
 
-class TinyVideoNet(torch.nn.Module):
-    """A small random stand-in for I3D: (N, 3, T, 224, 224) in [-1, 1] -> (N, 16)."""
-
-    def __init__(self):
-        super().__init__()
-        generator = torch.Generator().manual_seed(0)
-        self.conv = torch.nn.Conv3d(3, 16, kernel_size=(3, 8, 8), stride=(2, 8, 8))
-        with torch.no_grad():
-            self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=generator) * 0.1)
-            self.conv.bias.zero_()
-
-    def forward(self, x, kind="logits"):
-        return torch.relu(self.conv(x)).mean(dim=(2, 3, 4))
-
-
 def random_videos(seed, count=6, frames=16, brightness=0):
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 200, (count, 1, 24, 32, 3))
@@ -138,8 +119,8 @@ def random_videos(seed, count=6, frames=16, brightness=0):
     return np.clip(base + flicker + brightness, 0, 255).astype(np.uint8)
 
 
-def test_fvd_of_a_set_against_itself_is_zero_and_against_another_set_positive():
-    net = TinyVideoNet().eval()
+def test_fvd_of_a_set_against_itself_is_zero_and_against_another_set_positive(tiny_video_net):
+    net = tiny_video_net
     videos = random_videos(0)
     assert fvd(videos, videos, model=net) == pytest.approx(0.0, abs=1e-6)
     assert fvd(videos, random_videos(1, brightness=50), model=net) > 1e-3
@@ -152,90 +133,3 @@ def test_sample_frames_takes_the_first_or_evenly_spread_frames():
     assert even[0] == 0 and even[-1] == 29 and len(even) == 16
     with pytest.raises(ValueError):
         sample_frames(videos[:, :10], 16)
-
-
-# --- the evaluation command on a tiny synthetic dataset ------------------------------------------
-
-
-def validation_name(prefix="sway"):
-    """A folder name whose clip lands in the validation split."""
-    from app.data.extract import split_of
-
-    for number in range(1000):
-        name = f"{prefix}{number}"
-        if split_of(f"{name}-0000") == "val":
-            return name
-    raise AssertionError("no validation name found")
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory):
-    """A dataset with one validation clip of 50 frames at 64x48 (3 windows of 30 frames)."""
-    from app.data.extract import ExtractSettings, extract_dataset
-    from app.data.images import save_image
-    from app.data.synthetic import render_synthetic_video, sinusoidal_motion_texture, textured_image
-
-    root = tmp_path_factory.mktemp("motion-eval")
-    image = textured_image(48, 64, seed=1)
-    texture = sinusoidal_motion_texture(48, 64, 50, seed=2, max_amplitude_px=3.0, min_hz=1.0, max_hz=2.0)
-    folder = root / validation_name()
-    os.makedirs(folder)
-    for number, frame in enumerate(render_synthetic_video(image, texture)):
-        save_image(str(folder / f"f{number:04d}.png"), frame)
-    settings = ExtractSettings(width=64, height=48, num_frames=30, stride=10, num_bands=8, fps=30.0)
-    out = root / "dataset"
-    reports = extract_dataset([str(folder)], str(out), settings)
-    assert reports[0].windows_kept == 3
-    return str(out)
-
-
-def test_motion_eval_command_prints_json_lines_without_fvd(tiny_dataset, capsys):
-    from app.eval.motion_eval import main
-
-    assert main(["--data", tiny_dataset, "--json", "--no-fvd", "--max-items", "2"]) == 0
-    captured = capsys.readouterr()
-    rows = {row["method"]: row for row in map(json.loads, captured.out.strip().splitlines())}
-    assert set(rows) == {"still", "brush", "reference"}
-    assert "no --weights" in captured.err
-    assert all(row["name"] == "eval-motion" and row["items"] == 2 and "fvd" not in row for row in rows.values())
-    assert rows["reference"]["spectrum_error"] == 0.0 and rows["reference"]["iou"] == 1.0
-    assert rows["still"]["iou"] < 0.5 and rows["still"]["seam"] == 0.0
-    assert rows["still"]["spectrum_error"] > rows["reference"]["spectrum_error"]
-
-
-def test_motion_eval_prints_a_table_and_rejects_a_missing_dataset(tiny_dataset, tmp_path, capsys):
-    from app.eval.motion_eval import main
-
-    assert main(["--data", tiny_dataset, "--no-fvd", "--max-items", "1"]) == 0
-    assert "| brush |" in capsys.readouterr().out
-    assert main(["--data", str(tmp_path / "nowhere"), "--no-fvd"]) == 2
-    assert "error:" in capsys.readouterr().err
-
-
-def test_motion_eval_with_fvd_uses_the_real_frames(tiny_dataset):
-    from app.eval.motion_eval import brush_predictor, evaluate_motion
-
-    rows = evaluate_motion(tiny_dataset, {"brush": brush_predictor}, fvd=True, max_items=2,
-                           fvd_model=TinyVideoNet().eval(), progress=False)
-    assert [row["method"] for row in rows] == ["brush", "reference"]
-    assert all(row["fvd_reference"] == "video" and row["items"] == 2 for row in rows)
-    assert all(row["fvd"] is not None and row["fvd"] >= 0 for row in rows)
-
-
-def test_motion_eval_runs_the_model_when_weights_are_given(tiny_dataset, tmp_path, capsys):
-    weights_module = pytest.importorskip("app.diffusion.weights")
-    pytest.importorskip("app.diffusion.predict")
-    from app.eval.motion_eval import main
-
-    model = weights_module.tiny_motion_model(size=(64, 48), num_bands=8, num_frames=30)
-    path = weights_module.save_motion_model(str(tmp_path / "tiny.safetensors"), model)
-    assert main(["--data", tiny_dataset, "--weights", path, "--steps", "1", "--no-fvd", "--json",
-                 "--max-items", "1"]) == 0
-    rows = {row["method"]: row for row in map(json.loads, capsys.readouterr().out.strip().splitlines())}
-    assert set(rows) == {"still", "brush", "model", "reference"}
-    assert np.isfinite(rows["model"]["spectrum_error"]) and 0.0 <= rows["model"]["iou"] <= 1.0
-
-    assert main(["--data", tiny_dataset, "--weights", str(tmp_path / "missing"), "--no-fvd", "--json",
-                 "--max-items", "1"]) == 0
-    captured = capsys.readouterr()
-    assert "model skipped" in captured.err and '"model"' not in captured.out
