@@ -5,6 +5,7 @@
     render_to_file(image, motion, out, settings, progress, cancel) -> path
     run_demo(out_dir)                            (what `make run` does)
     flow_example(name) -> (photo, FlowHints)     (the bundled water example)
+    motion_figure_lines(predicted, extracted)    (the demo's figures of a motion beside its reference)
 """
 
 from __future__ import annotations
@@ -132,6 +133,9 @@ def run_demo(out_dir: str = "out"):
         yield (f"Predicted its motion with {MOTION_MODEL_WEIGHTS.name} ({DEFAULT_STEPS} DDIM steps, "
                f"{device}) in {time.perf_counter() - began:.1f} s.")
         motions.insert(0, ("predicted", predicted, "the motion the model predicted"))
+        yield from motion_figure_lines(predicted, motions[-1][1])
+    else:
+        yield from motion_figure_lines(None, motions[-1][1], image.shape[:2])
     for label, motion, what in motions:
         began = time.perf_counter()
         frames = list(render_loop(image, motion, RenderSettings(renderer="splat", device="auto")))
@@ -164,3 +168,45 @@ def _flow_demo(out_dir: str):
            f"{read_frame_count(video_path)} frames by symmetric softmax splatting at {len(frames) / seconds:.0f} "
            f"frames/s; loop seam {seam['seam']:.2f} against a median frame step of {seam['median_step']:.2f} "
            f"(ratio {seam['ratio']:.2f}).")
+
+
+def _times(log10_ratio: float) -> str:
+    """A power ratio 10^r as '0.52x', '3.1x', '323x'."""
+    value = 10.0 ** float(log10_ratio)
+    return f"{value:.0f}x" if value >= 10 else f"{value:.2g}x"
+
+
+def _share(share) -> str:
+    return "-" if share is None else f"{share:.2f}"
+
+
+def motion_figure_lines(predicted: Motion | None, extracted: Motion, size=None) -> list[str]:
+    """Console lines: |F_0|, mean frame step and share of power in bands 1-4 of the predicted motion
+    beside the extracted one, and every band's power over the extracted band's (docs/evaluation.md).
+
+    Both are measured at the predicted motion's size (the photo's); without a prediction, the
+    extracted motion's figures alone at `size` (H, W).
+    """
+    from app.core.spectral import resize_motion
+    from app.eval.metrics import LOW_BANDS, band_log_ratio, band_power, first_frame_px, low_band_share, mean_frame_step
+
+    def figures(motion):
+        return first_frame_px(motion), mean_frame_step(motion), low_band_share(band_power(motion))
+
+    height, width = (predicted.height, predicted.width) if predicted is not None else size
+    reference = resize_motion(extracted, height, width)
+    low = f"bands {LOW_BANDS[0]}-{LOW_BANDS[1]}"
+    ref_f0, ref_step, ref_share = figures(reference)
+    if predicted is None:
+        return [f"Extracted motion at {width}x{height}: |F_0| {ref_f0:.2f} px, mean frame step {ref_step:.2f} px, "
+                f"share of power in {low} {_share(ref_share)}."]
+    f0, step, share = figures(predicted)
+    step_ratio = f" ({step / ref_step:.1f}x)" if ref_step > 0 else ""
+    ratios = band_log_ratio(predicted, reference)  # bands 1..K-1
+    return [
+        f"Predicted | extracted motion at {width}x{height}: |F_0| {f0:.2f} | {ref_f0:.2f} px; "
+        f"mean frame step {step:.2f} | {ref_step:.2f} px{step_ratio}; "
+        f"share of power in {low} {_share(share)} | {_share(ref_share)}.",
+        "Band power, predicted over extracted: "
+        + ", ".join(f"{band}: {_times(r)}" for band, r in enumerate(ratios, start=1)) + ".",
+    ]
