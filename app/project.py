@@ -2,15 +2,19 @@
 
 A project file is a zip holding:
 
-    project.json     format version, name, slider state, brush settings, other settings
+    project.json     format version, name, slider state, brush settings, view state, other settings
     photo.png        the full-size photo (uint8 RGB, lossless)
-    motion.npz       the base motion (spectrum, num_frames, fps), when there is one
+    motion.npz       the base motion (spectrum, num_frames, fps), when there is one, at its own grid
+                     (the studio keeps a predicted or extracted motion at the size it came in)
     brush_mask.npy   the motion-brush mask (float32 (h, w) in [0, 1]), when there is one
     freeze_mask.npy  the freeze mask (float32 (h, w) in [0, 1]), when there is one
     flow_mask.npy    the flow layer's fluid mask (float32 (h, w) in [0, 1]), when it has one
 
 The flow layer's hints (arrows, anchors, speed, loop; app/core/flow_field.py) are in project.json
-under "flow" (format 2). Format 1 files (no flow layer) are still read.
+under "flow" (format 2). Format 1 files (no flow layer) are still read. "view" holds the view
+state (X-t scanline row, overlay, playing); readers that do not know it ignore it. Every member
+but the PNG photo is deflated (masks are mostly zeros, a still motion all zeros): the 512x288
+example with its motion is about 2.5 MB.
 
 save_project writes atomically (app.atomic); load_project raises ProjectError with one sentence for
 anything it cannot read, checking every part's size (and the photo's pixel count, from its header)
@@ -65,6 +69,7 @@ class Project:
     name: str = ""
     settings: dict = field(default_factory=dict)  # anything else JSON-serializable
     flow: FlowHints | None = None             # the flow layer's hints (preview-grid pixels)
+    view: dict = field(default_factory=dict)  # view state: xt_row (int), overlay (str), playing (bool)
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -106,6 +111,7 @@ def _manifest(project: Project) -> dict:
         "has_freeze_mask": project.freeze_mask is not None,
         "flow": None if project.flow is None else hints_to_dict(project.flow),
         "has_flow_mask": project.flow is not None and project.flow.mask is not None,
+        "view": _view(project.view, "a project"),
     }
 
 
@@ -127,8 +133,8 @@ def save_project(path: str, project: Project) -> str:
     def write(file):
         with zipfile.ZipFile(file, "w") as archive:
             for name, data in parts.items():
-                # the photo is PNG already and a spectrum barely compresses: store those, deflate the rest
-                stored = name in (PHOTO, MOTION)
+                # the photo is PNG already: store it, deflate the rest
+                stored = name == PHOTO
                 archive.writestr(name, data, compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
 
     return atomic_write(str(path), write, suffix=PROJECT_SUFFIX)
@@ -229,6 +235,21 @@ def _gains(manifest: dict, name: str) -> np.ndarray | None:
     return np.asarray(gains, np.float32)
 
 
+VIEW_KEYS = {"xt_row": int, "overlay": str, "playing": bool}
+
+
+def _view(values, name: str) -> dict:
+    """The known view-state keys with values of the right type; anything else is dropped."""
+    if not isinstance(values, dict):
+        return {}
+    view = {}
+    for key, kind in VIEW_KEYS.items():
+        value = values.get(key)
+        if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
+            view[key] = value
+    return view
+
+
 def _brush_settings(values, name: str) -> BrushSettings:
     if not isinstance(values, dict):
         raise ProjectError(f"Project '{name}' has invalid brush settings.")
@@ -273,6 +294,7 @@ def load_project(path: str) -> Project:
                 slowdown=_number(manifest, "slowdown", 1.0, MIN_SLOWDOWN, MAX_SLOWDOWN, name),
                 brush=_brush_settings(manifest.get("brush") or {}, name),
                 name=str(manifest.get("name", "")), settings=dict(settings), flow=flow,
+                view=_view(manifest.get("view"), name),
             )
     except ProjectError:
         raise

@@ -94,6 +94,7 @@ class Document(QObject):
         self.path = path
         self.photo_serial += 1
         self.motion = self._on_preview_grid(motion) if motion is not None else zero_motion(height, width)
+        self._remember_source(motion)
         self.brush_mask = None
         self.freeze_mask = None
         self.flow_hints = None
@@ -104,13 +105,28 @@ class Document(QObject):
         """Replace the base motion (resized to the preview grid); band gains reset when K changes."""
         if self.preview_image is None:
             raise ValueError("Open a photo before giving it a motion.")
+        source = motion
         motion = self._on_preview_grid(motion)
         if motion.num_bands != len(self.gains):
             self.gains = np.ones(motion.num_bands, np.float32)
         self.motion = motion
+        self._remember_source(source)
         self._edited = None
         self._display = None
         self.motion_changed.emit()
+
+    def _remember_source(self, source: Motion | None) -> None:
+        """Keep the motion as it came (its own grid) beside the preview-grid copy made from it."""
+        self._source_motion = source
+        self._motion_from_source = self.motion
+
+    def motion_to_save(self) -> Motion | None:
+        """The base motion as a project stores it: at its own grid while it is the motion that came
+        (a predicted or extracted motion is often 16x smaller than the preview grid), None while
+        it is the still motion of a photo without one, else the edited base on the preview grid."""
+        if self.motion is not None and self.motion is getattr(self, "_motion_from_source", None):
+            return self._source_motion
+        return self.motion
 
     def _on_preview_grid(self, motion: Motion) -> Motion:
         height, width = self.preview_image.shape[:2]

@@ -354,6 +354,20 @@ class MainWindow(QMainWindow):
         if self.overlay_combo.currentIndex() != index:
             self.overlay_combo.setCurrentIndex(index)
 
+    def view_state(self) -> dict:
+        """What a project keeps of the view: the X-t scanline row, the overlay, playing or paused."""
+        return {"xt_row": int(self.xt_view.row()), "overlay": self.viewport.overlay_mode,
+                "playing": bool(self.viewport.is_playing())}
+
+    def set_view_state(self, view: dict) -> None:
+        """Put back a project's view state; unknown or unfitting values are left as they are."""
+        if isinstance(view.get("xt_row"), int):
+            self.xt_view.set_row(view["xt_row"])
+        if view.get("overlay") in dict(OVERLAY_LABELS):
+            self.set_overlay(view["overlay"])
+        if isinstance(view.get("playing"), bool) and view["playing"] != self.viewport.is_playing():
+            self.toggle_playing()
+
     def cycle_overlay(self) -> None:
         modes = [mode for mode, _ in OVERLAY_LABELS]
         self.set_overlay(modes[(modes.index(self.viewport.overlay_mode) + 1) % len(modes)])

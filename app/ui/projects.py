@@ -39,10 +39,11 @@ class ProjectController:
         from app.project import Project
 
         document = self.window.document
-        return Project(image=document.image, motion=document.motion, brush_mask=document.brush_mask,
+        return Project(image=document.image, motion=document.motion_to_save(), brush_mask=document.brush_mask,
                        freeze_mask=document.freeze_mask, gains=document.gains.copy(), magnitude=document.magnitude,
                        slowdown=document.slowdown, brush=self.window.brush_panel.brush_settings(),
-                       name=document.name, settings={"photo_path": document.path or ""}, flow=document.flow_hints)
+                       name=document.name, settings={"photo_path": document.path or ""}, flow=document.flow_hints,
+                       view=self.window.view_state())
 
     def write_project(self, path: str) -> bool:
         """Save the open document as a project at path; False (after a dialog) when it fails."""
@@ -127,6 +128,7 @@ class ProjectController:
         if project.flow is not None and (project.flow.height, project.flow.width) == grid:
             document.set_flow_hints(project.flow)
         window.brush_panel.set_brush_settings(project.brush)
+        window.set_view_state(project.view)
         window.undo_stack.clear()
 
     # autosave

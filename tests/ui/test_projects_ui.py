@@ -145,3 +145,44 @@ def test_the_preferences_dialog_reads_back_its_values(studio):
     assert dialog.values() == Preferences(device="cuda", export_format="webm", model_folder="/x")
     dialog.format_combo.setCurrentIndex(0)
     assert dialog.values().export_format == "mp4"
+
+
+def test_the_example_project_is_small_exact_and_keeps_the_view(qtbot, studio, settings, tmp_path):
+    from app.core.spectral import load_motion
+    from app.pipeline import example_paths
+    from app.project import load_project
+
+    assert studio.open_example("willow")
+    studio.bands_panel.set_band_gain(1, 0.5)
+    studio.xt_view.set_row(123)
+    studio.set_overlay("magnitude")
+    path = str(tmp_path / "willow.aeolus")
+    assert studio.save_project_as(path)
+    assert os.path.getsize(path) < 5_000_000  # was 38 MB with the motion on the 512x288 grid, stored
+    saved = load_project(path)
+    example = load_motion(str(example_paths("willow")[1]))
+    np.testing.assert_array_equal(saved.motion.spectrum, example.spectrum)  # at its own 128x72 grid
+    assert saved.view == {"xt_row": 123, "overlay": "magnitude", "playing": studio.viewport.is_playing()}
+
+    other = MainWindow(settings=settings, model_path=tmp_path / "none.safetensors", viewport=type(studio.viewport)())
+    qtbot.addWidget(other)
+    assert other.open_path(path)
+    np.testing.assert_array_equal(other.document.motion.spectrum, studio.document.motion.spectrum)
+    np.testing.assert_array_equal(other.document.edited_motion().spectrum, studio.document.edited_motion().spectrum)
+    assert other.xt_view.row() == 123 and other.viewport.overlay_mode == "magnitude"
+
+
+def test_an_edited_motion_is_saved_as_edited(studio, tmp_path):
+    from app.project import load_project
+
+    assert studio.open_example("willow")
+    document = studio.document
+    stroke = np.zeros(document.preview_image.shape[:2], np.float32)
+    stamp_disc(stroke, 100, 80, 20, 1.0)
+    studio.apply_stroke(stroke, "brush")
+    path = str(tmp_path / "painted.aeolus")
+    assert studio.save_project_as(path)
+    np.testing.assert_array_equal(load_project(path).motion.spectrum, document.motion.spectrum)
+    studio.undo_stack.undo()  # back to the example's own motion: saved at its own grid again
+    assert studio.save_project_as(path)
+    assert load_project(path).motion.spectrum.shape[2:] == (72, 128)
