@@ -28,6 +28,13 @@ sum_j |c_j|^2. A pixel that no mode moves (sum_j |c_j|^2 == 0) cannot be pulled:
 A flick (an impulse) uses the same formula for the velocities: the point starts moving at the
 flick velocity (pixels per second) along its direction.
 
+Folds. A pull that could fold the displaced image over itself (tearing and smearing it in the
+preview: noisy or weak modes at the grabbed pixel ask for huge q) is scaled down as a whole,
+q <- s q with the largest s <= 1 for which sum_k |q_k| |grad S_k(p)| <= MAX_STRAIN at every pixel.
+That bounds the field's Jacobian J, so det(I + J) > 0 at every phase of the swing that follows,
+not just at the moment of the pull. The grabbed point then moves less than the pull, as far as
+the scene's modes let it go without tearing.
+
 State and superposition. The simulator keeps a free state (q, q') that always evolves, plus the
 held pull q_held (set by grab, velocity 0). What renders is q = q_free + q_held. release() adds
 q_held into the free state. Since the equations are linear, a new grab, poke or flick simply adds
@@ -67,6 +74,8 @@ EXPLICIT_MAX_DAMPING_PER_SUBSTEP = 0.5  # h * gamma_max for explicit Euler
 DISSIPATIVE_REFINEMENT = 32  # at most this many times the substeps to make the energy fall monotonically
 MAX_SUBSTEPS = 10_000  # per step; a parameter set that needs more is refused
 REFERENCE_FRAME_S = 1.0 / 30.0  # the frame time the substep limit is checked against
+MAX_STRAIN = 0.8  # |grad F| bound of a pull: det(I + grad F) >= (1 - 0.8)^2 > 0, the image never folds
+FOLD_CHECK_STRIDE = 2  # the fold check looks at every 2nd pixel of each axis
 
 
 @dataclass
@@ -113,6 +122,19 @@ def rayleigh_damping(omega: np.ndarray, alpha: float, beta: float) -> np.ndarray
     return float(alpha) + float(beta) * np.square(omega)
 
 
+def mode_gradients(spectrum: np.ndarray, stride: int = 1) -> np.ndarray:
+    """Spatial derivatives of every mode: complex64 (K, 4, h, w) = (dSx/dx, dSx/dy, dSy/dx, dSy/dy),
+    central differences at full resolution, sampled every `stride` pixels."""
+    num_bands, _, height, width = spectrum.shape
+    if height < 2 or width < 2:
+        return np.zeros((num_bands, 4, 0, 0), np.complex64)
+    gradients = []
+    for component in (0, 1):
+        plane = spectrum[:, component]  # (K, H, W)
+        gradients += [np.gradient(plane, axis=2)[:, ::stride, ::stride], np.gradient(plane, axis=1)[:, ::stride, ::stride]]
+    return np.stack(gradients, axis=1).astype(np.complex64)
+
+
 def sample_spectrum(spectrum: np.ndarray, x: float, y: float) -> np.ndarray:
     """Bilinear sample of spectrum (K, 2, H, W) at pixel (x, y) -> complex (K, 2); x, y clamp to the image."""
     height, width = spectrum.shape[2:]
@@ -121,9 +143,9 @@ def sample_spectrum(spectrum: np.ndarray, x: float, y: float) -> np.ndarray:
     left, top = int(math.floor(x)), int(math.floor(y))
     right, bottom = min(left + 1, width - 1), min(top + 1, height - 1)
     fx, fy = x - left, y - top
-    spectrum = spectrum.astype(np.complex128, copy=False)
-    return ((1 - fy) * ((1 - fx) * spectrum[:, :, top, left] + fx * spectrum[:, :, top, right])
-            + fy * ((1 - fx) * spectrum[:, :, bottom, left] + fx * spectrum[:, :, bottom, right]))
+    corner = lambda row, column: spectrum[:, :, row, column].astype(np.complex128)  # noqa: E731 (K, 2)
+    return ((1 - fy) * ((1 - fx) * corner(top, left) + fx * corner(top, right))
+            + fy * ((1 - fx) * corner(bottom, left) + fx * corner(bottom, right)))
 
 
 class ModalSimulator:
@@ -161,6 +183,7 @@ class ModalSimulator:
         self.free = ModalState(np.zeros(num_bands))
         self.held_q = np.zeros(num_bands, np.complex128)
         self.holding = False
+        self._gradient_norms = None  # (K, h * w) |G_k|_F, made by the first fold check
 
     @property
     def num_bands(self) -> int:
@@ -202,7 +225,26 @@ class ModalSimulator:
         normalization = float(np.sum(np.abs(projection) ** 2))
         if normalization <= 1e-20:
             return np.zeros(self.num_bands, np.complex128)  # nothing moves this pixel
-        return float(self.params.gain) * length * np.conj(projection) / normalization
+        q = float(self.params.gain) * length * np.conj(projection) / normalization
+        return q * self.fold_limit(q)
+
+    def fold_limit(self, q: np.ndarray) -> float:
+        """The largest s in [0, 1] for which s * q cannot fold the image, whatever the modes' phases.
+
+        At each pixel the field's Jacobian is J = Re sum_k q_k G_k (G_k the mode's 2x2 complex
+        gradient); its norm is at most sum_k |q_k| |G_k|_F, and while that stays under 1,
+        det(I + J) > 0: no fold, now or at any later phase of the swing (|q_k| only decays). Checked
+        on every FOLD_CHECK_STRIDE-th pixel, where the gradient norms are computed once.
+        """
+        if self._gradient_norms is None:
+            gradients = mode_gradients(self.motion.spectrum, FOLD_CHECK_STRIDE)  # (K, 4, h, w)
+            norms = np.sqrt(np.square(np.abs(gradients)).sum(axis=1))  # (K, h, w) Frobenius
+            self._gradient_norms = np.ascontiguousarray(norms.reshape(norms.shape[0], -1), np.float32)
+        if self._gradient_norms.shape[1] == 0:
+            return 1.0
+        strain = np.einsum("k,kx->x", np.abs(q).astype(np.float32), self._gradient_norms, optimize=False)
+        largest = float(strain.max())  # bound on |J| for q itself
+        return 1.0 if largest <= MAX_STRAIN else MAX_STRAIN / largest
 
     def grab(self, x: float, y: float, dx: float, dy: float) -> None:
         """Start or update a held pull: pixel (x, y) is dragged by (dx, dy) pixels until release()."""

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core.modal import ModalParameters, ModalSimulator, sample_spectrum
+from app.core.modal import MAX_STRAIN, ModalParameters, ModalSimulator, sample_spectrum
 from app.core.spectral import Motion, zero_motion
 
 FAST = settings(max_examples=25, deadline=None)
@@ -33,20 +33,62 @@ def released_energies(simulator, dt, steps):
 # --- pulls ------------------------------------------------------------------------------------------
 
 
+def smallest_area_ratio(field, stride=2):
+    """min over the checked pixels of det(I + grad F) for a field (2, H, W): below 0 the mesh folds."""
+    dx_dx, dx_dy = np.gradient(field[0], axis=1), np.gradient(field[0], axis=0)
+    dy_dx, dy_dy = np.gradient(field[1], axis=1), np.gradient(field[1], axis=0)
+    ratio = (1 + dx_dx) * (1 + dy_dy) - dx_dy * dy_dx
+    return float(ratio[::stride, ::stride].min())
+
+
 @FAST
 @given(seed=st.integers(0, 1000), x=st.floats(0, 17), y=st.floats(0, 11),
        angle=st.floats(0, 2 * np.pi), length=st.floats(0.5, 20))
-def test_grabbed_point_moves_along_the_pull_by_its_length(seed, x, y, angle, length):
+def test_grabbed_point_moves_along_the_pull_by_its_length_unless_that_folds_the_image(seed, x, y, angle, length):
     simulator = ModalSimulator(random_motion(seed))
     pull = length * np.array([np.cos(angle), np.sin(angle)])
     simulator.grab(x, y, *pull)
     moved = simulator.point_displacement(x, y)
-    assert moved @ pull > 0
-    # The normalization makes the component along the pull exactly gain * |d|.
-    np.testing.assert_allclose(moved @ pull / length, length, rtol=1e-4)
-    # ... and the full field agrees with the point evaluation at a pixel.
+    along = moved @ pull / length
+    assert 0 < along <= length * (1 + 1e-4)
     field = simulator.displacement()
+    if along < length * (1 - 1e-4):
+        # held back exactly at the fold limit: the strain bound sum_k |q_k| |grad S_k| is MAX_STRAIN
+        assert simulator.fold_limit(simulator.held_q) == pytest.approx(1.0, abs=1e-4)
+        assert simulator.fold_limit(simulator.held_q * 1.01) < 1.0
+    # either way the image does not fold
+    assert smallest_area_ratio(field) > 0
+    # ... and the full field agrees with the point evaluation at a pixel.
     np.testing.assert_allclose(field[:, 3, 4], simulator.point_displacement(4, 3), rtol=1e-4, atol=1e-4)
+
+
+def test_a_short_pull_on_smooth_modes_moves_the_point_exactly():
+    simulator = ModalSimulator(random_motion(3))
+    simulator.grab(8, 6, 0.6, -0.3)
+    np.testing.assert_allclose(simulator.point_displacement(8, 6) @ np.array([0.6, -0.3]) / np.hypot(0.6, 0.3),
+                               np.hypot(0.6, 0.3), rtol=1e-4)
+
+
+def test_a_40_px_drag_on_the_bundled_example_does_not_fold_the_image():
+    """The example's extracted motion on the studio's preview grid, pulled 40 px at several places."""
+    from app.core.spectral import load_motion, resize_motion
+    from app.pipeline import example_paths
+
+    motion = resize_motion(load_motion(str(example_paths("willow")[1])), 288, 512)
+    simulator = ModalSimulator(motion)
+    amplitude = np.sqrt((np.abs(motion.spectrum[1:]) ** 2).sum(axis=(0, 1)))  # (H, W)
+    strongest_y, strongest_x = np.unravel_index(np.argmax(amplitude), amplitude.shape)
+    for x, y in [(strongest_x, strongest_y), (256, 144), (100, 60), (400, 200), (50, 250)]:
+        for dx, dy in [(40, 0), (0, 40), (-28, 28)]:
+            simulator.reset()
+            simulator.grab(x, y, dx, dy)
+            field = simulator.displacement()
+            assert smallest_area_ratio(field, stride=1) > 0, (x, y, dx, dy)  # no fold anywhere
+            assert simulator.point_displacement(x, y) @ np.array([dx, dy]) >= 0  # it moves along the pull
+            for _ in range(20):  # and while it swings back
+                simulator.release()
+                simulator.step(1 / 30)
+                assert smallest_area_ratio(simulator.displacement(), stride=1) > 0
 
 
 def test_gain_scales_the_pull():
