@@ -12,7 +12,6 @@ error (exit 2) and never reaches the library:
 from __future__ import annotations
 
 import argparse
-import math
 
 MAX_SIDE = 8192
 MAX_SEED = 2**63 - 1
@@ -40,34 +39,29 @@ def size_between(low: int, high: int = MAX_SIDE):
     return parse
 
 
-def whole(low: int, high: int):
-    """An argparse type: a whole number from low to high."""
-    def parse(text: str) -> int:
+def _ranged(convert, low, high, noun: str, show):
+    """An argparse type: convert(text) within [low, high] (NaN and infinities are never within)."""
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number.") from None
+            raise argparse.ArgumentTypeError(f"'{text}' is not a {noun}.") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is out of range (from {low:,} to {high:,}).")
+            raise argparse.ArgumentTypeError(f"{text} is out of range (from {show(low)} to {show(high)}).")
         return value
 
-    parse.__name__ = "whole number"
+    parse.__name__ = noun
     return parse
+
+
+def whole(low: int, high: int):
+    """An argparse type: a whole number from low to high."""
+    return _ranged(int, low, high, "whole number", lambda value: f"{value:,}")
 
 
 def number(low: float, high: float):
     """An argparse type: a finite number from low to high."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a number.") from None
-        if not math.isfinite(value) or not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is out of range (from {low:g} to {high:g}).")
-        return value
-
-    parse.__name__ = "number"
-    return parse
+    return _ranged(float, low, high, "number", lambda value: f"{value:g}")
 
 
 def motion_path(text: str) -> str:

@@ -212,9 +212,8 @@ def run_bench(args) -> int:
 def run_render(args) -> int:
     from app.core.spectral import MotionFileError, load_motion
     from app.data.images import ImageLoadError
-    from app.pipeline import load_photo, render_to_file
-    from app.render.export import ExportCancelled
-    from app.render.frames import RenderSettings, check_output_budget, frame_count
+    from app.pipeline import load_photo
+    from app.render.frames import RenderSettings
 
     refuse_overwriting_inputs(args.out, args.image, args.motion)
     try:
@@ -224,11 +223,20 @@ def run_render(args) -> int:
         raise UserError(str(error)) from None
     settings = RenderSettings(renderer=args.renderer, num_loops=args.loops, slowdown=args.slowmo,
                               magnify=args.magnify, size=args.size, device=args.device)
-    total = frame_count(motion, settings)
-    check_output_budget(total, *(args.size or (image.shape[1], image.shape[0])))
-    bar = Progress("render", "frame", total)
+    return render_with_progress("render", image, motion, args.out, settings)
+
+
+def render_with_progress(desc: str, image, motion, out: str, settings, flow=None) -> int:
+    """Check the output's budget, render the loop into out with a progress bar, say where it went."""
+    from app.pipeline import render_to_file
+    from app.render.export import ExportCancelled
+    from app.render.frames import check_output_budget, frame_count
+
+    total = frame_count(motion, settings, flow)
+    check_output_budget(total, *(settings.size or (image.shape[1], image.shape[0])))
+    bar = Progress(desc, "frame", total)
     try:
-        path = render_to_file(image, motion, args.out, settings, progress=bar)
+        path = render_to_file(image, motion, out, settings, progress=bar, flow=flow)
     except ExportCancelled:
         raise UserError("Export cancelled; nothing was written.") from None
     finally:
@@ -295,9 +303,8 @@ def run_flow(args) -> int:
     from app.core.flow_field import FlowHintError, FlowHints, flow_from_hints, rescale_hints, save_flow
     from app.core.spectral import MotionFileError, load_motion
     from app.data.images import ImageLoadError, load_image
-    from app.pipeline import load_flow_hints, load_photo, render_to_file
-    from app.render.export import ExportCancelled
-    from app.render.frames import RenderSettings, check_output_budget, frame_count
+    from app.pipeline import load_flow_hints, load_photo
+    from app.render.frames import RenderSettings
 
     refuse_overwriting_inputs(args.out, args.image, args.mask, args.motion, args.hints)
     if args.save_flow:
@@ -327,17 +334,7 @@ def run_flow(args) -> int:
         save_flow(args.save_flow, flow)
     settings = RenderSettings(renderer="splat", num_loops=args.loops, slowdown=args.slowmo, size=args.size,
                               device=args.device)
-    total = frame_count(motion, settings, flow)
-    check_output_budget(total, *(args.size or (width, height)))
-    bar = Progress("flow", "frame", total)
-    try:
-        path = render_to_file(image, motion, args.out, settings, progress=bar, flow=flow)
-    except ExportCancelled:
-        raise UserError("Export cancelled; nothing was written.") from None
-    finally:
-        bar.close()
-    print(f"Wrote {path}.")
-    return 0
+    return render_with_progress("flow", image, motion, args.out, settings, flow=flow)
 
 
 def predict_with_progress(image, args):
@@ -367,16 +364,35 @@ def predict_with_progress(image, args):
         bar.close()
 
 
-def run_predict(args) -> int:
-    from app.core.spectral import save_motion
+def input_photo(args):
+    """The photo args.image of a verb that writes args.out (refused when it is one of the inputs)."""
     from app.data.images import ImageLoadError
     from app.pipeline import load_photo
 
     refuse_overwriting_inputs(args.out, args.image, args.weights)
     try:
-        image = load_photo(args.image)
+        return load_photo(args.image)
     except ImageLoadError as error:
         raise UserError(str(error)) from None
+
+
+def animate_photos(folder: str, out: str, settings) -> int:
+    """The batch: every photo in folder into out, a line per photo and a summary; 1 when any failed."""
+    from app.batch import animate_folder, summary
+
+    def on_file(index, total, result):
+        outcome = result.output if result.ok else "skipped: " + result.error
+        print(f"[{index + 1}/{total}] {os.path.basename(result.photo)}: {outcome}")
+
+    results = animate_folder(folder, out, settings, on_file=on_file)
+    print(summary(results))
+    return 0 if all(result.ok for result in results) else 1
+
+
+def run_predict(args) -> int:
+    from app.core.spectral import save_motion
+
+    image = input_photo(args)
     motion = predict_with_progress(image, args)
     save_motion(args.out, motion)  # a motion with NaN or absurd values is refused here
     print(f"Wrote {args.out}: {motion.num_bands} bands at {motion.width}x{motion.height}.")
@@ -386,29 +402,17 @@ def run_predict(args) -> int:
 def run_animate(args) -> int:
     """One photo: predict, then render. A folder: the same for every photo in it (batch)."""
     if os.path.isdir(args.image):
-        from app.batch import BatchSettings, animate_folder, summary
+        from app.batch import BatchSettings
 
-        settings = BatchSettings(format=args.format, model_path=args.weights, steps=args.steps,
-                                 guidance=args.guidance, seed=args.seed, device=args.device)
-
-        def on_file(index, total, result):
-            outcome = result.output if result.ok else "skipped: " + result.error
-            print(f"[{index + 1}/{total}] {os.path.basename(result.photo)}: {outcome}")
-
-        results = animate_folder(args.image, args.out, settings, on_file=on_file)
-        print(summary(results))
-        return 0 if all(result.ok for result in results) else 1
+        return animate_photos(args.image, args.out, BatchSettings(
+            format=args.format, model_path=args.weights, steps=args.steps, guidance=args.guidance, seed=args.seed,
+            device=args.device))
 
     from app.core.spectral import check_motion_values
-    from app.data.images import ImageLoadError
-    from app.pipeline import load_photo, render_to_file
+    from app.pipeline import render_to_file
     from app.render.frames import RenderSettings
 
-    refuse_overwriting_inputs(args.out, args.image, args.weights)
-    try:
-        image = load_photo(args.image)
-    except ImageLoadError as error:
-        raise UserError(str(error)) from None
+    image = input_photo(args)
     motion = predict_with_progress(image, args)
     check_motion_values(motion, "The predicted motion")
     path = render_to_file(image, motion, args.out, RenderSettings(renderer=args.renderer, device=args.device))
@@ -444,21 +448,10 @@ def run_selftest(args) -> int:
 
 
 def run_batch(args) -> int:
-    from app.batch import BatchSettings, animate_folder, summary
+    from app.batch import BatchSettings
 
-    settings = BatchSettings(format=args.format, device=args.device, use_model=not args.brush_only,
-                             max_side=args.max_side)
-
-    def on_file(index, total, result):
-        outcome = result.output if result.ok else "skipped: " + result.error
-        print(f"[{index + 1}/{total}] {os.path.basename(result.photo)}: {outcome}")
-
-    try:
-        results = animate_folder(args.folder, args.out, settings, on_file=on_file)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    print(summary(results))
-    return 0 if all(result.ok for result in results) else 1
+    return animate_photos(args.folder, args.out, BatchSettings(
+        format=args.format, device=args.device, use_model=not args.brush_only, max_side=args.max_side))
 
 
 def run_train(args) -> int:

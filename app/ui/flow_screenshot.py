@@ -10,35 +10,17 @@ from __future__ import annotations
 
 import sys
 
-from PySide6.QtCore import QSettings, QTemporaryDir
-from PySide6.QtWidgets import QApplication
-
-from app.ui.screenshot import SCREENSHOT_SIZE, _process_events_for
+from app.ui.screenshot import grab_studio
 
 
 def save_flow_screenshot(path: str, play_seconds: float = 2.0) -> str:
-    from app.ui.main_window import MainWindow
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    settings_dir = QTemporaryDir()
-    settings = QSettings(settings_dir.filePath("settings.ini"), QSettings.IniFormat)
-    window = MainWindow(settings=settings)
-    window.resize(*SCREENSHOT_SIZE)
-    window.show()
-    try:
+    def prepare(window):
         if not window.flow.open_example():
             raise ValueError("Could not open the flow example.")
         window.flow_dock.raise_()
         window.flow_panel.set_drawing(True)
-        _process_events_for(play_seconds)
-        image = window.grab()
-        if not image.save(str(path)):
-            raise OSError(f"Could not write '{path}'.")
-    finally:
-        window.close()
-        window.deleteLater()
-        app.processEvents()
-    return str(path)
+
+    return grab_studio(path, prepare, play_seconds)
 
 
 if __name__ == "__main__":

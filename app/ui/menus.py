@@ -86,59 +86,48 @@ def build_actions(window) -> None:
     window.about_action = _action(window, "&About Aeolus", window.show_about)
 
 
+# The menus and the toolbar as tables of the window's attributes: an action's name, "-" a separator,
+# ">name:Title" a submenu kept as window.<name>, "overlays" the overlay choices, "docks" the panels.
+MENUS = (
+    ("&File", ("open_action", "open_project_action", ">recent_menu:Open &Recent", ">examples_menu:E&xamples", "-",
+               "save_project_action", "save_project_as_action", "-", "open_motion_action", "save_motion_action",
+               "export_action", "-", "preferences_action", "quit_action")),
+    ("&Edit", ("undo_action", "redo_action")),
+    ("&Motion", ("generate_action", "cancel_action", "reset_action")),
+    ("&View", ("play_action", "rewind_action", "-", "overlays", "cycle_overlay_action", "-", "docks")),
+    ("&Help", ("shortcuts_action", "about_action")),
+)
+TOOLBAR = ("open_action", "generate_action", "export_action", "-", "play_action", "rewind_action", "-")
+DOCKS = ("generate_dock", "brush_dock", "flow_dock", "bands_dock", "xt_dock")
+
+
+def _fill(window, container, entries) -> None:
+    for entry in entries:
+        if entry == "-":
+            container.addSeparator()
+        elif entry.startswith(">"):
+            name, title = entry[1:].split(":", 1)
+            setattr(window, name, container.addMenu(title))
+        elif entry == "overlays":
+            for action in window.overlay_actions.values():
+                container.addAction(action)
+        elif entry == "docks":
+            for dock in (getattr(window, name) for name in DOCKS if hasattr(window, name)):
+                container.addAction(dock.toggleViewAction())
+        else:
+            container.addAction(getattr(window, entry))
+
+
 def build_menus_and_toolbar(window) -> None:
-    """The menu bar and the toolbar from the window's actions."""
-    file_menu = window.menuBar().addMenu("&File")
-    file_menu.addAction(window.open_action)
-    file_menu.addAction(window.open_project_action)
-    window.recent_menu = file_menu.addMenu("Open &Recent")
-    window.examples_menu = file_menu.addMenu("E&xamples")
-    file_menu.addSeparator()
-    file_menu.addAction(window.save_project_action)
-    file_menu.addAction(window.save_project_as_action)
-    file_menu.addSeparator()
-    file_menu.addAction(window.open_motion_action)
-    file_menu.addAction(window.save_motion_action)
-    file_menu.addAction(window.export_action)
-    file_menu.addSeparator()
-    file_menu.addAction(window.preferences_action)
-    file_menu.addAction(window.quit_action)
+    """The menu bar and the toolbar from the window's actions (MENUS, TOOLBAR)."""
+    for title, entries in MENUS:
+        _fill(window, window.menuBar().addMenu(title), entries)
     window.files.attach_menus(window.recent_menu, window.examples_menu)
-
-    edit_menu = window.menuBar().addMenu("&Edit")
-    edit_menu.addAction(window.undo_action)
-    edit_menu.addAction(window.redo_action)
-
-    motion_menu = window.menuBar().addMenu("&Motion")
-    motion_menu.addAction(window.generate_action)
-    motion_menu.addAction(window.cancel_action)
-    motion_menu.addAction(window.reset_action)
-
-    view_menu = window.menuBar().addMenu("&View")
-    view_menu.addAction(window.play_action)
-    view_menu.addAction(window.rewind_action)
-    view_menu.addSeparator()
-    for action in window.overlay_actions.values():
-        view_menu.addAction(action)
-    view_menu.addAction(window.cycle_overlay_action)
-    view_menu.addSeparator()
-    for dock in (window.generate_dock, window.brush_dock, window.bands_dock, window.xt_dock):
-        view_menu.addAction(dock.toggleViewAction())
-
-    help_menu = window.menuBar().addMenu("&Help")
-    help_menu.addAction(window.shortcuts_action)
-    help_menu.addAction(window.about_action)
 
     toolbar = QToolBar("Main", window)
     toolbar.setObjectName("main toolbar")
     toolbar.setMovable(False)
-    toolbar.addAction(window.open_action)
-    toolbar.addAction(window.generate_action)
-    toolbar.addAction(window.export_action)
-    toolbar.addSeparator()
-    toolbar.addAction(window.play_action)
-    toolbar.addAction(window.rewind_action)
-    toolbar.addSeparator()
+    _fill(window, toolbar, TOOLBAR)
     toolbar.addWidget(QLabel(" Overlay ", window))
     window.overlay_combo = QComboBox(window)
     for mode, label in OVERLAY_LABELS:

@@ -24,9 +24,8 @@ def _process_events_for(seconds: float) -> None:
         time.sleep(0.01)
 
 
-def save_screenshot(path: str, example: str | None = None, play_seconds: float = 2.5) -> str:
-    """Open `example` (default: the pipeline's default) in a new main window, let it play, save a PNG."""
-    from app.pipeline import DEFAULT_EXAMPLE
+def grab_studio(path: str, prepare, play_seconds: float) -> str:
+    """Show a new main window (private settings), call prepare(window), let it play, save a PNG of it."""
     from app.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -36,9 +35,7 @@ def save_screenshot(path: str, example: str | None = None, play_seconds: float =
     window.resize(*SCREENSHOT_SIZE)
     window.show()
     try:
-        if not window.open_example(example or DEFAULT_EXAMPLE):
-            raise ValueError(f"Could not open the example '{example or DEFAULT_EXAMPLE}'.")
-        window.xt_view.set_row(window.document.preview_image.shape[0] * 2 // 5)
+        prepare(window)
         _process_events_for(play_seconds)
         image = window.grab()
         if not image.save(str(path)):
@@ -48,6 +45,20 @@ def save_screenshot(path: str, example: str | None = None, play_seconds: float =
         window.deleteLater()
         app.processEvents()
     return str(path)
+
+
+def save_screenshot(path: str, example: str | None = None, play_seconds: float = 2.5) -> str:
+    """Open `example` (default: the pipeline's default) in a new main window, let it play, save a PNG."""
+    from app.pipeline import DEFAULT_EXAMPLE
+
+    name = example or DEFAULT_EXAMPLE
+
+    def prepare(window):
+        if not window.open_example(name):
+            raise ValueError(f"Could not open the example '{name}'.")
+        window.xt_view.set_row(window.document.preview_image.shape[0] * 2 // 5)
+
+    return grab_studio(path, prepare, play_seconds)
 
 
 if __name__ == "__main__":

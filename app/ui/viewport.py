@@ -73,9 +73,19 @@ def widget_to_image(point: QPointF, rect: QRectF, image_width: int, image_height
 class ViewportBase:
     """State, interface, overlays, mouse tools and the frame timer of both viewports.
 
-    A subclass (a QWidget; Qt signals are declared there) calls _init_viewport() in its __init__ and
-    implements set_scene, render_now, current_frame, redraw, _overlay_changed (redraw the overlay)
-    and _frame_due (the timer says a new frame should be drawn)."""
+    A subclass (a QWidget, with this class first among its bases, which also gives it the signals)
+    calls _init_viewport() in its __init__ and implements set_scene, render_now, current_frame,
+    redraw, _overlay_changed (redraw the overlay) and _frame_due (a new frame should be drawn)."""
+
+    fps_measured = Signal(float)
+    scanline_picked = Signal(int)
+    poke_settled = Signal()
+    failed = Signal(str)
+    stroke_point = Signal(float, float)  # image (x, y) under a painting tool, press and drag
+    stroke_finished = Signal()
+    flow_pressed = Signal(float, float, int)  # image (x, y) and button (1 left, 2 right) under the flow tool
+    flow_dragged = Signal(float, float)
+    flow_released = Signal(float, float)
 
     def _init_viewport(self) -> None:
         self.playback = Playback()
@@ -262,16 +272,6 @@ class ViewportBase:
 class CpuViewport(ViewportBase, QLabel):
     """The viewport without OpenGL: backward warp on the CPU, painted letterboxed."""
 
-    fps_measured = Signal(float)
-    scanline_picked = Signal(int)
-    poke_settled = Signal()
-    failed = Signal(str)
-    stroke_point = Signal(float, float)  # image (x, y) under a painting tool, press and drag
-    stroke_finished = Signal()
-    flow_pressed = Signal(float, float, int)  # image (x, y) and button (1 left, 2 right) under the flow tool
-    flow_dragged = Signal(float, float)
-    flow_released = Signal(float, float)
-
     renderer_name = "CPU (backward warp)"
 
     def __init__(self, parent=None):
@@ -348,16 +348,6 @@ def gl_surface_format() -> QSurfaceFormat:
 
 class Viewport(ViewportBase, QOpenGLWidget):
     """The OpenGL viewport: MeshWarpRenderer into Qt's framebuffer, overlay blended on top."""
-
-    fps_measured = Signal(float)
-    scanline_picked = Signal(int)
-    poke_settled = Signal()
-    failed = Signal(str)
-    stroke_point = Signal(float, float)  # image (x, y) under a painting tool, press and drag
-    stroke_finished = Signal()
-    flow_pressed = Signal(float, float, int)  # image (x, y) and button (1 left, 2 right) under the flow tool
-    flow_dragged = Signal(float, float)
-    flow_released = Signal(float, float)
 
     def __init__(self, parent=None, grid_px: int | None = None):
         super().__init__(parent)
