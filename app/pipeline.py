@@ -17,12 +17,9 @@ import numpy as np
 
 from app.core.spectral import Motion, load_motion
 
-ROOT_DIR = Path(__file__).resolve().parents[1]
-RESOURCES_DIR = ROOT_DIR / "resources"
-EXAMPLES_DIR = RESOURCES_DIR / "examples"
-MODELS_DIR = ROOT_DIR / "models"
-RENDERER_WEIGHTS = MODELS_DIR / "renderer.safetensors"
-MOTION_MODEL_WEIGHTS = MODELS_DIR / "motion_model.safetensors"
+from app.paths import (  # noqa: F401 (the path constants, re-exported for callers of the pipeline)
+    EXAMPLES_DIR, MODELS_DIR, MOTION_MODEL_WEIGHTS, RENDERER_WEIGHTS, RESOURCES_DIR, ROOT_DIR,
+)
 DEFAULT_EXAMPLE = "willow"
 FLOW_EXAMPLE = "fountain"
 

@@ -42,6 +42,6 @@ def make_example(video_path: str, name: str, out_dir: str, num_frames: int = 150
 
 
 if __name__ == "__main__":
-    from app.pipeline import EXAMPLES_DIR
+    from app.paths import EXAMPLES_DIR
 
     make_example(sys.argv[1], sys.argv[2], str(EXAMPLES_DIR))

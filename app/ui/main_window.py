@@ -37,6 +37,7 @@ from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QIcon, QUndoStack
 from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox
 
+from app.paths import ICONS_DIR
 from app.ui.bands import BandsPanel
 from app.ui.brush import BrushPanel
 from app.ui.document import Document
@@ -54,7 +55,7 @@ from app.ui.workers import error_sentence
 from app.ui.xt_view import XtView
 
 APP_NAME = "Aeolus"
-ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icons" / "aeolus.svg"
+ICON_PATH = ICONS_DIR / "aeolus.svg"
 
 
 def autosave_folder() -> Path:
