@@ -199,8 +199,8 @@ class ViewportBase:
 
     def _on_timer(self) -> None:
         settled = self.advance(self.clock.lap())
-        if self.image is None or not self.isVisible():
-            return
+        if self.image is None or not self.isVisible() or self.window().isMinimized():
+            return  # nothing to see: time goes on, nothing is drawn
         if self.playback.playing or self.playback.poking or settled:  # a still frame is not redrawn
             self._frame_due()
 
