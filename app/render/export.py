@@ -170,12 +170,53 @@ def _write_video(temp_path: str, frames, fps: float, codec: str, output_params: 
             except OSError:
                 pass
         if not finished:
+            if _disk_is_full(temp_path):
+                raise _encoder_error(temp_path, codec)  # worded for the target by the caller
             log.seek(0)
             message = log.read().decode("utf-8", "replace").strip().splitlines()
             if process.returncode not in (0, None) and message:
                 raise ExportError(f"The {codec} encoder failed: {message[-1].strip().rstrip('.')}.")
     if not os.path.isfile(temp_path) or os.path.getsize(temp_path) == 0:
-        raise ExportError(f"The {codec} encoder failed to write a video.")
+        raise _encoder_error(temp_path, codec)
+    if codec == "libx264" and not _mp4_is_complete(temp_path):  # ffmpeg could not finish it (e.g. disk full)
+        raise _encoder_error(temp_path, codec)
+
+
+def _encoder_error(temp_path: str, codec: str) -> Exception:
+    """Why ffmpeg failed: a full disk (an OSError, which the caller words for the target), or the
+    encoder itself (ExportError)."""
+    if _disk_is_full(temp_path):
+        import errno
+
+        return OSError(errno.ENOSPC, "No space left on device")
+    return ExportError(f"The video encoder ({codec}) stopped before the video was complete.")
+
+
+def _disk_is_full(path: str) -> bool:
+    """True when the file system holding path has less than 4 MiB free."""
+    try:
+        status = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return False
+    return status.f_bavail * status.f_frsize < 4 * 1024 * 1024
+
+
+def _mp4_is_complete(path: str) -> bool:
+    """True when the MP4's top-level boxes hold a movie header (moov) and end with the file."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as file:
+        position, names = 0, set()
+        while position + 8 <= size:
+            file.seek(position)
+            header = file.read(16)
+            length, name = int.from_bytes(header[:4], "big"), header[4:8]
+            if length == 1 and len(header) == 16:
+                length = int.from_bytes(header[8:16], "big")
+            if length < 8:
+                return False
+            names.add(name)
+            position += length
+    return position == size and b"moov" in names
 
 
 def _write_mp4(temp_path: str, frames, fps: float, crf: int = MP4_CRF) -> None:
