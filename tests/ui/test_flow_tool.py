@@ -42,8 +42,8 @@ def draw_mode(studio, mode):
 def test_dragging_draws_an_arrow_whose_length_is_its_speed_and_the_scene_flows(studio, tmp_path):
     document = open_photo(studio, tmp_path)
     draw_mode(studio, "arrow")
-    still = studio.viewport.render_now().copy()
     drag(studio.viewport, (20, 40), (80, 40))
+    still = studio.viewport.render_now().copy()  # frame 0 of the flow (the photo), arrows drawn over it
     hints = document.flow_hints
     assert hints is not None and len(hints.arrows) == 1
     x, y, dx, dy = hints.arrows[0]
@@ -193,8 +193,14 @@ def test_export_writes_the_flow_loop(studio, tmp_path, qtbot):
             continue
         import os
 
-        frames = sorted(os.listdir(out))
-        assert len(frames) == 24
+        from PIL import Image
+
+        names = sorted(os.listdir(out))
+        assert len(names) == 24
+        frames = [np.asarray(Image.open(os.path.join(out, name)).convert("RGB")) for name in names[:12]]
+        assert mean_difference(frames[0], frames[6]) > 1.0  # the water moves in the exported loop
+        steps = [mean_difference(a, b) for a, b in zip(frames, frames[1:])]
+        assert mean_difference(frames[-1], frames[0]) <= 1.05 * max(steps[0], steps[-1])  # and it closes
 
 
 def test_the_water_example_opens_flowing_from_the_examples_menu(studio):
