@@ -58,3 +58,12 @@ def test_a_missing_folder_is_one_sentence(tmp_path):
 def test_an_unknown_format_is_refused(tmp_path):
     with pytest.raises(ValueError, match="Unknown batch format"):
         animate_folder(str(tmp_path), str(tmp_path / "out"), BatchSettings(format="avi"))
+
+
+def test_photos_that_share_a_stem_get_outputs_of_their_own():
+    from app.batch import output_names
+
+    photos = ["in/good.bmp", "in/good.jpg", "in/good.png", "in/other.png"]
+    names = output_names(photos, "mp4")
+    assert len(set(names.values())) == len(photos)
+    assert names["in/good.jpg"] == "good-jpg-loop.mp4" and names["in/other.png"] == "other-loop.mp4"

@@ -175,14 +175,12 @@ def resize_field(field: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def _resize_image(image: np.ndarray, size) -> np.ndarray:
-    """uint8 (H, W, 3) resized to size = (width, height); None keeps it."""
-    import cv2
+    """uint8 (H, W, 3) resized to size = (width, height) by app.data.images.resize_image; None keeps it."""
+    from app.data.images import resize_image
 
     if size is None or tuple(size) == (image.shape[1], image.shape[0]):
         return image
-    width, height = int(size[0]), int(size[1])
-    shrinking = width * height < image.shape[0] * image.shape[1]
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return resize_image(image, (int(size[0]), int(size[1])))
 
 
 def _to_uint8(batch) -> np.ndarray:

@@ -38,13 +38,12 @@ def preview_size(height: int, width: int, max_side: int = PREVIEW_MAX_SIDE) -> t
 
 
 def resize_photo(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """uint8 (H, W, 3) resized to height x width (area filter when shrinking)."""
-    import cv2
+    """uint8 (H, W, 3) resized to height x width (app.data.images.resize_image: area to shrink)."""
+    from app.data.images import resize_image
 
     if image.shape[:2] == (height, width):
         return image
-    shrinking = height * width < image.shape[0] * image.shape[1]
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return resize_image(image, (width, height))
 
 
 class Document(QObject):
