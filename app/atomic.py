@@ -31,6 +31,7 @@ REASONS = {
     errno.ENOENT: "its folder does not exist",
     errno.ENOTDIR: "a part of its folder path is a file, not a folder",
     errno.EISDIR: "a folder of that name is in the way",
+    errno.EEXIST: "a file of that name is in the way",
     errno.ENAMETOOLONG: "the name is too long",
     errno.EFBIG: "the file is too large for the file system",
 }

@@ -324,7 +324,7 @@ def _check_spectrum_header(shape: tuple, dtype: np.dtype, name: str) -> None:
     if shape[0] > MAX_BANDS or values > MAX_SPECTRUM_VALUES:
         raise MotionFileError(
             f"Motion file '{name}' is too large ({shape[0]} bands of {shape[3]}x{shape[2]}; the limit is "
-            f"{MAX_BANDS} bands and {MAX_SPECTRUM_VALUES // 2:,} values per axis).")
+            f"{MAX_BANDS} bands and {MAX_SPECTRUM_VALUES:,} values, e.g. 16 bands of 2048x2048).")
 
 
 def _check_timing(num_bands: int, num_frames: int, fps: float, name: str) -> None:
