@@ -483,7 +483,7 @@ def run_gui(args) -> int:
         print("error: the studio needs a screen and none was found (no DISPLAY); `python -m app demo` "
               "animates the example headless.", file=sys.stderr)
         return 2
-    from app.ui.main_window import run_app
+    from app.ui.studio import run_app
 
     return run_app(args.image)
 

@@ -47,7 +47,8 @@ def measure(app: QApplication, window, seconds: float) -> dict:
 
 def main(argv=None) -> int:
     from app.pipeline import DEFAULT_EXAMPLE
-    from app.ui.main_window import MainWindow, leave_a_core_for_the_interface
+    from app.ui.main_window import MainWindow
+    from app.ui.studio import leave_a_core_for_the_interface
 
     parser = argparse.ArgumentParser(prog="python -m app.ui.bench_studio", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)

@@ -22,20 +22,18 @@ The window builds the widgets, actions and menus and wires four controllers:
     View      Play/Pause (Space), Rewind (Home), overlays (M cycles: none, magnitude, mask), panels
 
 A user's mistake (a bad file) is a dialog with one sentence and the studio stays up; unexpected
-errors reach a sys.excepthook that shows a dialog instead of a traceback (run_app installs it).
-run_app(image_path) is what `python -m app [IMAGE]` calls.
+errors reach a sys.excepthook that shows a dialog instead of a traceback (studio.run_app installs it;
+run_app(image_path) is what `python -m app [IMAGE]` calls).
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QSettings, QStandardPaths, Qt
 from PySide6.QtGui import QIcon, QUndoStack
-from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox
 
 from app.paths import ICONS_DIR
 from app.ui.bands import BandsPanel
@@ -51,7 +49,6 @@ from app.ui.projects import AUTOSAVE_INTERVAL_MS, AUTOSAVE_NAME, CLEAN_EXIT_KEY,
 from app.ui.strokes import StrokeController
 from app.ui.undo import StateCommand
 from app.ui.viewport import CpuViewport, create_viewport
-from app.ui.workers import error_sentence
 from app.ui.xt_view import XtView
 
 APP_NAME = "Aeolus"
@@ -436,62 +433,3 @@ def _edit_label(before, after) -> tuple[str, str]:
         if len(changed) == 1:
             return f"Band {changed[0]}", f"band {changed[0]}"
     return "Bands", None
-
-
-# --- the application ------------------------------------------------------------------------------
-
-
-def install_excepthook(window: QMainWindow) -> None:
-    """Unexpected errors become a one-sentence dialog (the traceback goes to stderr only)."""
-    previous = sys.excepthook
-    state = {"showing": False}
-
-    def hook(kind, value, trace):
-        if issubclass(kind, KeyboardInterrupt):
-            previous(kind, value, trace)
-            return
-        traceback.print_exception(kind, value, trace, file=sys.stderr)
-        if state["showing"]:
-            return
-        state["showing"] = True
-        try:
-            QMessageBox.critical(window, APP_NAME, error_sentence(value))
-        finally:
-            state["showing"] = False
-
-    sys.excepthook = hook
-
-
-def start_studio(image_path: str | None = None, settings: QSettings | None = None) -> MainWindow:
-    """Show a studio window and, once it is up, open image_path (or the default example)."""
-    from app.pipeline import DEFAULT_EXAMPLE, bundled_examples
-
-    window = MainWindow(settings=settings)
-    window.show()
-    if window.offer_autosave_restore():
-        return window
-    if image_path:
-        QTimer.singleShot(0, lambda: window.open_path(image_path))
-    elif DEFAULT_EXAMPLE in bundled_examples():
-        QTimer.singleShot(0, lambda: window.open_example(DEFAULT_EXAMPLE))
-    return window
-
-
-def leave_a_core_for_the_interface() -> None:
-    """torch uses all cores but one: on a small machine a torch pool that fills every core makes
-    the GUI thread (and torch itself, spinning at its barriers) stall."""
-    import torch
-
-    cores = os.cpu_count() or 1
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), cores - 1)))
-
-
-def run_app(image_path: str | None = None) -> int:
-    """Start the studio (opening image_path, or the default example) and run until it is closed."""
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    leave_a_core_for_the_interface()
-    app.setApplicationName(APP_NAME)
-    app.setOrganizationName(APP_NAME)
-    window = start_studio(image_path)
-    install_excepthook(window)
-    return int(app.exec())

@@ -8,7 +8,7 @@ from PySide6.QtGui import QDropEvent
 
 from app.pipeline import bundled_examples
 from app.ui.document import PREVIEW_MAX_SIDE
-from app.ui.main_window import install_excepthook, start_studio
+from app.ui.studio import install_excepthook, start_studio
 from app.ui.viewport import CpuViewport
 from ui_helpers import write_photo
 

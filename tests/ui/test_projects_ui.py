@@ -10,7 +10,8 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.core.procedural import BrushSettings
 from app.ui.brush import stamp_disc
-from app.ui.main_window import CLEAN_EXIT_KEY, MainWindow, start_studio
+from app.ui.main_window import CLEAN_EXIT_KEY, MainWindow
+from app.ui.studio import start_studio
 from app.ui.preferences import Preferences, read_preferences
 from ui_helpers import whole_photo_brush, write_photo
 
