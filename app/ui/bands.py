@@ -120,6 +120,15 @@ class BandsPanel(QWidget):
         self._set_values(gains, magnitude, slowdown, emit=False)
         self._update_plot()
 
+    def show_preview(self, motion: Motion) -> None:
+        """Show a passing motion's band amplitudes (a live preview while generating); sliders stay
+        unless the band count differs."""
+        if len(self.band_sliders) != motion.num_bands:
+            self.set_motion(motion)
+            return
+        self.base_amplitude = mean_amplitude(motion).astype(np.float64)  # (K,)
+        self._update_plot()
+
     def _build_band_sliders(self, num_bands: int) -> None:
         for widget in self.band_sliders + self.band_labels + ([self.hz_label] if self.hz_label else []):
             self.sliders_row.removeWidget(widget)

@@ -56,6 +56,7 @@ class Document(QObject):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.working_side = PREVIEW_MAX_SIDE  # long side of the preview (working) copy of the next photo
         self.image: np.ndarray | None = None  # uint8 (H, W, 3), full size
         self.preview_image: np.ndarray | None = None  # uint8 (h, w, 3), long side <= PREVIEW_MAX_SIDE
         self.motion: Motion | None = None  # base motion on the preview grid
@@ -86,7 +87,7 @@ class Document(QObject):
     def set_photo(self, image: np.ndarray, name: str, path: str | None = None, motion: Motion | None = None) -> None:
         """Open a photo (and optionally its motion, any grid size); edits go back to neutral."""
         image = np.ascontiguousarray(image)
-        height, width = preview_size(*image.shape[:2])
+        height, width = preview_size(*image.shape[:2], self.working_side)
         self.image = image
         self.preview_image = np.ascontiguousarray(resize_photo(image, height, width))
         self.name = name

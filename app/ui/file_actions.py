@@ -97,6 +97,8 @@ class FileActions:
         from app.pipeline import load_photo
 
         window = self.window
+        if not window.confirm_discard():
+            return False
         window.cancel_generation()
         try:
             with WaitCursor():
@@ -117,6 +119,8 @@ class FileActions:
         from app.pipeline import example_paths, load_photo
 
         window = self.window
+        if not window.confirm_discard():
+            return False
         window.cancel_generation()
         photo_path, motion_path = example_paths(name)
         try:

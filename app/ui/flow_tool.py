@@ -166,6 +166,8 @@ class FlowController:
         from app.pipeline import EXAMPLES_DIR, FLOW_EXAMPLE, flow_example
 
         window = self.window
+        if not window.confirm_discard():
+            return False
         name = name or FLOW_EXAMPLE
         try:
             image, hints = flow_example(name)

@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
 from app.core.spectral import Motion
 
 MOTION_MODEL_NAME = "motion_model.safetensors"
+PREVIEW_EVERY = 2  # a live preview every 2 sampler steps: the first within the first steps
+LOADING = (0, 0)  # progress(0, 0): the motion model is being loaded
 
 
 @dataclass
@@ -68,7 +70,7 @@ def generate_motion(image: np.ndarray, settings: GenerateSettings, model, report
 
     return predict_motion(image, model, num_steps=int(settings.steps), guidance=float(settings.guidance),
                           loop=bool(settings.loop), seed=int(settings.seed), device=device,
-                          callback=on_step, preview=report.preview)
+                          callback=on_step, preview=report.preview, preview_every=PREVIEW_EVERY)
 
 
 class GeneratePanel(QWidget):
@@ -114,6 +116,9 @@ class GeneratePanel(QWidget):
         self.generate_button = QPushButton("Generate", self)
         self.generate_button.setToolTip("Generate a motion for the photo (Ctrl+G)")
         self.generate_button.clicked.connect(self.generate_requested)
+        self.variation_button = QPushButton("Variation", self)
+        self.variation_button.setToolTip("A new seed and Generate, in one click")
+        self.variation_button.clicked.connect(self.generate_variation)
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setToolTip("Stop generating; the current motion stays (Esc)")
         self.cancel_button.clicked.connect(self.cancel_requested)
@@ -123,6 +128,7 @@ class GeneratePanel(QWidget):
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button)
+        buttons.addWidget(self.variation_button)
         buttons.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -151,14 +157,34 @@ class GeneratePanel(QWidget):
         for widget in (self.amplitude_spin, self.direction_spin):
             widget.setEnabled(not uses_model)
 
+    def generate_variation(self) -> None:
+        """A new random seed (never the current one), then Generate."""
+        seed = self.seed_spin.value()
+        while seed == self.seed_spin.value():
+            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+        self.seed_spin.setValue(seed)
+        self.generate_requested.emit()
+
     def set_running(self, running: bool) -> None:
         self.generate_button.setEnabled(not running)
+        self.variation_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         if running:
-            self.progress_bar.setRange(0, 1)
-            self.progress_bar.setValue(0)
+            self.reset_progress()
+
+    def reset_progress(self) -> None:
+        """An empty bar (after a cancel, a failure or a new photo)."""
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("%p%")
 
     def set_progress(self, done: int, total: int) -> None:
+        """done of total steps; (0, 0) is the model-loading phase (a busy bar that says so)."""
+        if (done, total) == LOADING:
+            self.progress_bar.setRange(0, 0)
+            self.progress_bar.setFormat("Loading the motion model…")
+            return
+        self.progress_bar.setFormat(f"Step %v of %m (%p%)" if total > 1 else "%p%")
         self.progress_bar.setRange(0, max(1, total))
         self.progress_bar.setValue(min(done, max(1, total)))
 

@@ -66,7 +66,9 @@ class GenerationController:
             loaded = model
             if loaded is None and model_path.is_file():
                 from app.diffusion.weights import load_motion_model
+                from app.ui.generate_panel import LOADING
 
+                report.progress(*LOADING)
                 loaded = load_motion_model(model_path, device)
             return generate_motion(image, settings, loaded, report, device), loaded
 
@@ -103,10 +105,14 @@ class GenerationController:
         window.statusBar().showMessage("Generated a new motion: shape it with the band sliders.", 8000)
 
     def _on_preview(self, motion, photo_serial: int) -> None:
-        """Play the partially denoised motion while sampling goes on (the document is unchanged)."""
-        document = self.window.document
+        """Play the partially denoised motion while sampling goes on, and show it in the X-t slice and
+        the band graph (the document is unchanged)."""
+        window = self.window
+        document = window.document
         if photo_serial == document.photo_serial and self.is_running():
-            self.window.viewport.set_scene(document.preview_image, motion)
+            window.viewport.set_scene(document.preview_image, motion)
+            window.xt_view.set_motion(motion, None, document.slowdown)
+            window.bands_panel.show_preview(motion)
 
     def _restore_scene(self) -> None:
         """Show the document's motion again after a preview that did not become it."""
@@ -116,9 +122,11 @@ class GenerationController:
     def _on_failed(self, message: str) -> None:
         self._restore_scene()
         self._done()
+        self.window.generate_panel.reset_progress()
         self.window.show_error("Generation failed", message)
 
     def _on_cancelled(self) -> None:
         self._restore_scene()
         self._done()
+        self.window.generate_panel.reset_progress()
         self.window.statusBar().showMessage("Generation cancelled; the motion is unchanged.", 8000)

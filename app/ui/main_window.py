@@ -31,9 +31,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt
-from PySide6.QtGui import QIcon, QUndoStack
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox
+from PySide6.QtCore import QEvent, QObject, QSettings, QStandardPaths, Qt
+from PySide6.QtGui import QIcon, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QAbstractSpinBox, QApplication, QDockWidget, QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea,
+)
 
 from app.paths import ICONS_DIR
 from app.ui.bands import BandsPanel
@@ -53,6 +55,39 @@ from app.ui.xt_view import XtView
 
 APP_NAME = "Aeolus"
 ICON_PATH = ICONS_DIR / "aeolus.svg"
+DOCK_MIN_HEIGHT = 60  # a dock can shrink to this and scroll its panel
+SMALLEST_SCREEN = (1280, 720)  # the window's minimum size fits this (docks scroll)
+START_SIZE = (1320, 880)  # the first window size, shrunk to the screen
+LAST_EXPORT_FOLDER_KEY = "last_export_folder"
+# Keys that reach the window's actions even from a spin box (a spin box's line edit would take
+# Ctrl+E as "end of line" and Space as text).
+SPIN_BOX_PASSES = ("Ctrl+E", "Ctrl+G", "Ctrl+O", "Ctrl+S", "Ctrl+Shift+S", "Ctrl+Y", "Ctrl+Q", "Space")
+
+
+class SpinBoxShortcuts(QObject):
+    """Event filter for spin boxes: the keys in SPIN_BOX_PASSES go to the window's shortcuts."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.passes = {QKeySequence(text)[0].toCombined() for text in SPIN_BOX_PASSES}
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.ShortcutOverride:
+            combined = event.keyCombination().toCombined()
+            if combined in self.passes:
+                event.ignore()  # not overridden: the shortcut fires
+                return True
+        return False
+
+
+def default_export_folder() -> str:
+    """The user's Videos folder, else Pictures, else home."""
+    for location in (QStandardPaths.MoviesLocation, QStandardPaths.PicturesLocation, QStandardPaths.HomeLocation):
+        folder = QStandardPaths.writableLocation(location)
+        if folder and os.path.isdir(folder):
+            return folder
+    return str(Path.home())
+ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icons" / "aeolus.svg"
 
 
 def autosave_folder() -> Path:
@@ -95,10 +130,11 @@ class MainWindow(QMainWindow):
         self.preferences = read_preferences(self.settings)
         self.export_dialog = None
         self.document = Document(self)
+        self.document.working_side = self.preferences.working_side
         self.undo_stack = QUndoStack(self)
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
-        self.resize(1320, 880)
+        self.resize(*self._start_size())
         if ICON_PATH.is_file():
             self.setWindowIcon(QIcon(str(ICON_PATH)))
 
@@ -112,6 +148,7 @@ class MainWindow(QMainWindow):
         self.viewport = None
         self._install_viewport(viewport if viewport is not None else create_viewport(self))
         self._build_status_bar()
+        self._update_working_size_label()
         build_actions(self)
         build_menus_and_toolbar(self)
         self.document.photo_changed.connect(self._on_photo_changed)
@@ -119,7 +156,19 @@ class MainWindow(QMainWindow):
         self.document.edits_changed.connect(self._on_edits_changed)
         self.generation.update_model_name()
         self.update_enabled()
+        self.spin_box_shortcuts = SpinBoxShortcuts(self)
+        for spin_box in self.findChildren(QAbstractSpinBox):
+            spin_box.installEventFilter(self.spin_box_shortcuts)
+        self.viewport.setFocus(Qt.OtherFocusReason)  # Space, Home, M and R work from the start
         self.statusBar().showMessage("Open a photo (Ctrl+O), drop one here, or pick one from Examples.")
+
+    def _start_size(self) -> tuple[int, int]:
+        """START_SIZE, or the screen's available area when that is smaller."""
+        screen = QApplication.primaryScreen()
+        if screen is None:
+            return START_SIZE
+        available = screen.availableGeometry()
+        return min(START_SIZE[0], available.width()), min(START_SIZE[1], available.height())
 
     # the window's interface, answered by its controllers
     open_path = _forward("files", "open_path")
@@ -159,6 +208,7 @@ class MainWindow(QMainWindow):
         self.flow.connect_viewport(viewport)
         viewport.device = self.compute_device()
         viewport.tool = getattr(old, "tool", "poke")
+        viewport.setFocusPolicy(Qt.StrongFocus)
         self.setCentralWidget(viewport)
         if old is not None:
             old.timer.stop()
@@ -183,9 +233,17 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.bands_dock], [330], Qt.Vertical)
 
     def _dock(self, title: str, widget, area) -> QDockWidget:
+        """A dock holding widget in a scroll area: on a short screen the panel scrolls instead of
+        holding the window taller than the screen (the studio fits 1280x720)."""
         dock = QDockWidget(title, self)
         dock.setObjectName(title)
-        dock.setWidget(widget)
+        scroll = QScrollArea(dock)
+        scroll.setObjectName(f"{title} scroll")
+        scroll.setWidget(widget)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setMinimumHeight(DOCK_MIN_HEIGHT)
+        dock.setWidget(scroll)
         dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
                          | QDockWidget.DockWidgetClosable)
         self.addDockWidget(area, dock)
@@ -194,6 +252,10 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         self.fps_label = QLabel("", self)
         self.device_label = QLabel("", self)
+        self.working_size_label = QLabel("", self)
+        self.working_size_label.setToolTip("Strokes, the live preview and generation use this working copy; "
+                                           "exports use the full photo (Preferences: Working size)")
+        self.statusBar().addPermanentWidget(self.working_size_label)
         self.statusBar().addPermanentWidget(self.fps_label)
         self.statusBar().addPermanentWidget(self.device_label)
         self._update_device_label()
@@ -253,6 +315,8 @@ class MainWindow(QMainWindow):
 
         self.preferences = preferences
         write_preferences(self.settings, preferences)
+        self.document.working_side = preferences.working_side
+        self._update_working_size_label()
         self.generation.set_model_path(self._preferred_model_path())
         if self.viewport.device != self.compute_device():
             self.viewport.device = self.compute_device()
@@ -262,9 +326,46 @@ class MainWindow(QMainWindow):
 
     # --- the document changed ----------------------------------------------------------------------
 
+    def _update_working_size_label(self) -> None:
+        document = self.document
+        if not document.has_photo:
+            self.working_size_label.setText(f"Working size: {document.working_side} px long side")
+            return
+        height, width = document.preview_image.shape[:2]
+        full_height, full_width = document.image.shape[:2]
+        scaled = "" if (height, width) == (full_height, full_width) else f" of {full_width}x{full_height}"
+        self.working_size_label.setText(f"Working at {width}x{height}{scaled}")
+
+    def confirm_discard(self) -> bool:
+        """Before another photo or project replaces this one: True to go on. Unsaved edits ask
+        Save / Discard / Cancel; Save saves the project (and goes on only if that worked)."""
+        if not self.document.has_photo or self.undo_stack.isClean():
+            return True
+        answer = self.ask_to_save_changes()
+        if answer == QMessageBox.Save:
+            return self.projects.save_project()
+        return answer == QMessageBox.Discard
+
+    def ask_to_save_changes(self):
+        """The question itself: QMessageBox.Save, Discard or Cancel."""
+        name = self.document.name or "this photo"
+        return QMessageBox.question(self, APP_NAME, f"Save the changes to {name} before opening another?",
+                                    QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+
+    def export_folder(self) -> str:
+        """Where Export and Save dialogs start: the last folder exported or saved to, else Videos/Pictures."""
+        folder = str(self.settings.value(LAST_EXPORT_FOLDER_KEY, "") or "")
+        return folder if folder and os.path.isdir(folder) else default_export_folder()
+
+    def remember_export_folder(self, path: str) -> None:
+        self.settings.setValue(LAST_EXPORT_FOLDER_KEY, os.path.dirname(os.path.abspath(path)))
+
     def _on_photo_changed(self) -> None:
         self.set_title(self.document.name)
         self.undo_stack.clear()  # edits of the previous photo do not apply to this one
+        self.generate_panel.reset_progress()
+        self._update_working_size_label()
+        self.viewport.setFocus(Qt.OtherFocusReason)
         self.xt_view.set_photo(self.document.preview_image)
         self.show_motion()
         self.update_enabled()
@@ -380,7 +481,7 @@ class MainWindow(QMainWindow):
             return None
         document = self.document
         suffix = self.preferences.export_format
-        default_path = os.path.join(self.files.last_folder(), f"{document.name or 'loop'}-loop.{suffix}")
+        default_path = os.path.join(self.export_folder(), f"{document.name or 'loop'}-loop.{suffix}")
         flow = document.flow_field()
         motion = document.banded_motion() if document.has_motion or flow is None else None  # None: only flows
         dialog = ExportDialog(document.image, motion, default_path, magnification=document.magnitude,
@@ -398,6 +499,7 @@ class MainWindow(QMainWindow):
     def _on_exported(self, path: str) -> None:
         from app.render.export import ExportError, read_frame_count
 
+        self.remember_export_folder(path)
         try:
             count = f" ({read_frame_count(path)} frames)"
         except (ExportError, OSError, ValueError):

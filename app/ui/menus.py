@@ -15,7 +15,7 @@ SHORTCUTS_HELP = """<table>
 <tr><td><b>Ctrl+E</b></td><td>Export the loop</td></tr>
 <tr><td><b>Ctrl+S</b></td><td>Save the project</td></tr>
 <tr><td><b>Ctrl+Shift+S</b></td><td>Save the project as…</td></tr>
-<tr><td><b>Ctrl+Z / Ctrl+Shift+Z</b></td><td>Undo / redo</td></tr>
+<tr><td><b>Ctrl+Z / Ctrl+Y or Ctrl+Shift+Z</b></td><td>Undo / redo</td></tr>
 <tr><td><b>Space</b></td><td>Play / pause</td></tr>
 <tr><td><b>Home</b></td><td>Back to the loop's start</td></tr>
 <tr><td><b>M</b></td><td>Cycle overlays: none, magnitude, mask</td></tr>
@@ -30,10 +30,15 @@ ABOUT_TEXT = ("<b>Aeolus</b>: a cinemagraph studio after <i>Generative Image Dyn
 
 
 def _action(window, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+    """An action on the window. Shortcuts with Ctrl or Alt work application-wide (also from a floating
+    dock or with focus in any panel); single keys (Space, M, R, Home, Esc) work within the window."""
     action = QAction(text, window)
     if shortcut is not None:
-        action.setShortcut(QKeySequence(shortcut))
-        action.setShortcutContext(Qt.WindowShortcut)
+        sequence = QKeySequence(shortcut)
+        action.setShortcut(sequence)
+        modifiers = sequence[0].keyboardModifiers() if sequence.count() else Qt.NoModifier
+        command = bool(modifiers & (Qt.ControlModifier | Qt.AltModifier | Qt.MetaModifier))
+        action.setShortcutContext(Qt.ApplicationShortcut if command else Qt.WindowShortcut)
     if tip:
         action.setStatusTip(tip)
     action.triggered.connect(lambda _checked=False: slot())  # slots take no checked flag
@@ -78,7 +83,7 @@ def build_actions(window) -> None:
     window.undo_action = window.undo_stack.createUndoAction(window, "&Undo")
     window.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
     window.redo_action = window.undo_stack.createRedoAction(window, "&Redo")
-    window.redo_action.setShortcut(QKeySequence("Ctrl+Shift+Z"))
+    window.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
     for action in (window.undo_action, window.redo_action):
         action.setShortcutContext(Qt.WindowShortcut)
         window.addAction(action)

@@ -56,6 +56,7 @@ class ProjectController:
         except (ValueError, OSError) as error:
             self.window.show_error("Could not save project", error_sentence(error))
             return False
+        self.window.undo_stack.setClean()  # nothing unsaved until the next edit
         return True
 
     def save_project(self) -> bool:
@@ -73,7 +74,7 @@ class ProjectController:
         if not window.require_photo():
             return False
         if path is None:
-            default = os.path.join(window.files.last_folder(), f"{window.document.name or 'project'}{PROJECT_SUFFIX}")
+            default = os.path.join(window.export_folder(), f"{window.document.name or 'project'}{PROJECT_SUFFIX}")
             path, _ = QFileDialog.getSaveFileName(window, "Save project", default, f"Projects (*{PROJECT_SUFFIX})")
             if not path:
                 return False
@@ -81,6 +82,7 @@ class ProjectController:
             path += PROJECT_SUFFIX
         if not self.write_project(path):
             return False
+        window.remember_export_folder(path)
         self._remember(path)
         window.statusBar().showMessage(f"Saved the project to {path}.", 5000)
         return True
@@ -100,6 +102,8 @@ class ProjectController:
         """Open a project file; a bad file shows a one-sentence dialog and returns False."""
         from app.project import ProjectError, load_project
 
+        if not self.window.confirm_discard():
+            return False
         try:
             with WaitCursor():
                 project = load_project(str(path))

@@ -28,6 +28,25 @@ def private_autosave_folder(tmp_path, monkeypatch):
     return folder
 
 
+@pytest.fixture(autouse=True)
+def unsaved_changes_answers(monkeypatch):
+    """The Save / Discard / Cancel question answers Discard (what opening a photo did before it
+    asked) and is recorded; a test that wants another answer sets answers.reply."""
+    from PySide6.QtWidgets import QMessageBox
+
+    class Answers(list):
+        reply = QMessageBox.Discard
+
+    answers = Answers()
+
+    def ask(window):
+        answers.append(window.document.name)
+        return answers.reply
+
+    monkeypatch.setattr(MainWindow, "ask_to_save_changes", ask)
+    return answers
+
+
 @pytest.fixture
 def settings(tmp_path):
     """Studio settings in a temporary ini file (keeps the user's recent files untouched)."""
