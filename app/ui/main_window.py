@@ -31,8 +31,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSettings, QStandardPaths, Qt
-from PySide6.QtGui import QIcon, QKeySequence, QUndoStack
+from PySide6.QtCore import QSettings, QStandardPaths, Qt
+from PySide6.QtGui import QIcon, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractSpinBox, QApplication, QDockWidget, QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea,
 )
@@ -46,6 +46,7 @@ from app.ui.flow_tool import FlowController
 from app.ui.file_actions import FileActions, is_image_file, is_project_file  # noqa: F401 (re-exported)
 from app.ui.generate_panel import GeneratePanel, default_model_path
 from app.ui.generation import GenerationController
+from app.ui.keys import SpinBoxShortcuts, default_export_folder
 from app.ui.menus import OVERLAY_LABELS, build_actions, build_menus_and_toolbar, show_about, show_shortcuts
 from app.ui.projects import AUTOSAVE_INTERVAL_MS, AUTOSAVE_NAME, CLEAN_EXIT_KEY, ProjectController  # noqa: F401
 from app.ui.strokes import StrokeController
@@ -59,37 +60,6 @@ DOCK_MIN_HEIGHT = 60  # a dock can shrink to this and scroll its panel
 SMALLEST_SCREEN = (1280, 720)  # the window's minimum size fits this (docks scroll)
 START_SIZE = (1320, 880)  # the first window size, shrunk to the screen
 LAST_EXPORT_FOLDER_KEY = "last_export_folder"
-# Keys that reach the window's actions even from a spin box (a spin box's line edit would take
-# Ctrl+E as "end of line" and Space as text).
-SPIN_BOX_PASSES = ("Ctrl+E", "Ctrl+G", "Ctrl+O", "Ctrl+S", "Ctrl+Shift+S", "Ctrl+Y", "Ctrl+Q", "Space")
-
-
-class SpinBoxShortcuts(QObject):
-    """Event filter for spin boxes: the keys in SPIN_BOX_PASSES go to the window's shortcuts."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.passes = {QKeySequence(text)[0].toCombined() for text in SPIN_BOX_PASSES}
-
-    def eventFilter(self, watched, event) -> bool:
-        if event.type() == QEvent.ShortcutOverride:
-            combined = event.keyCombination().toCombined()
-            if combined in self.passes:
-                event.ignore()  # not overridden: the shortcut fires
-                return True
-        return False
-
-
-def default_export_folder() -> str:
-    """The user's Videos folder, else Pictures, else home."""
-    for location in (QStandardPaths.MoviesLocation, QStandardPaths.PicturesLocation, QStandardPaths.HomeLocation):
-        folder = QStandardPaths.writableLocation(location)
-        if folder and os.path.isdir(folder):
-            return folder
-    return str(Path.home())
-ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icons" / "aeolus.svg"
-
-
 def autosave_folder() -> Path:
     """Where autosaves go: the platform's application data folder (AppDataLocation)."""
     return Path(QStandardPaths.writableLocation(QStandardPaths.AppDataLocation)) / "autosave"
