@@ -16,7 +16,7 @@
     python -m app info MOTION.npz
     python -m app train renderer|vae|ldm|freq-attn|pixel --data DIR --out RUN_DIR ...
     python -m app eval render|motion --data DIR [--json]
-    python -m app bench flow|render|predict|gl|export|studio [--json]
+    python -m app bench flow|render|predict|gl|export|studio|generate [--json]
 
 A user's mistake (bad file, bad argument) prints one sentence and exits with status 2; a file that
 cannot be written (full disk, read-only folder) one sentence and status 1; Ctrl-C "Cancelled." and
@@ -205,7 +205,8 @@ def run_bench(args) -> int:
 
     modules = {"flow": "app.eval.flow_accuracy", "render": "app.eval.bench_render",
                "predict": "app.eval.bench_predict", "gl": "app.eval.bench_gl",
-               "export": "app.eval.bench_export", "studio": "app.ui.bench_studio"}
+               "export": "app.eval.bench_export", "studio": "app.ui.bench_studio",
+               "generate": "app.eval.bench_generate"}
     return import_module(modules[args.what]).main(args.rest)
 
 
@@ -654,7 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = verbs.add_parser("bench", help="speed and accuracy benchmarks (--json for JSON lines)",
                              add_help=False)
-    bench.add_argument("what", choices=["flow", "render", "predict", "gl", "export", "studio"])
+    bench.add_argument("what", choices=["flow", "render", "predict", "gl", "export", "studio", "generate"])
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=run_bench)
     parser.verb_names = set(verbs.choices)

@@ -200,6 +200,7 @@ class ExportDialog(QDialog):
     export_finished = Signal(str)
     export_failed = Signal(str)
     export_cancelled = Signal()
+    export_started = Signal()
 
     def __init__(self, image: np.ndarray, motion: Motion | None, default_path: str, magnification: float = 1.0,
                  slowdown: float = 1.0, parent=None, flow=None, device: str = "cpu"):
@@ -411,6 +412,7 @@ class ExportDialog(QDialog):
         self.worker.cancelled.connect(self._on_cancelled)
         self.export_button.setEnabled(False)
         self.progress_dialog.show()
+        self.export_started.emit()
         self.worker.start()
 
     def cancel_export(self) -> None:

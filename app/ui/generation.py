@@ -80,6 +80,7 @@ class GenerationController:
         worker.cancelled.connect(self._on_cancelled)
         self.worker = worker
         window.generate_panel.set_running(True)
+        window.set_job_running(True)
         uses = "the motion model" if (model is not None or model_path.is_file()) else "the motion brush"
         window.statusBar().showMessage(f"Generating with {uses} on the {device.upper()}… (Esc cancels)")
         worker.start()
@@ -90,6 +91,7 @@ class GenerationController:
             self.window.statusBar().showMessage("Cancelling…")
 
     def _done(self) -> None:
+        self.window.set_job_running(False)
         self.window.generate_panel.set_running(False)
         self.window.update_enabled()
 

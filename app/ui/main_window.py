@@ -306,6 +306,13 @@ class MainWindow(QMainWindow):
         scaled = "" if (height, width) == (full_height, full_width) else f" of {full_width}x{full_height}"
         self.working_size_label.setText(f"Working at {width}x{height}{scaled}")
 
+    def set_job_running(self, running: bool) -> None:
+        """A long job (Generate, Export) starts or ends: the preview plays slower meanwhile, leaving
+        the cores to the job (see viewport.BUSY_FRAME_INTERVAL_MS)."""
+        from app.ui.viewport import BUSY_FRAME_INTERVAL_MS, FRAME_INTERVAL_MS
+
+        self.viewport.timer.setInterval(BUSY_FRAME_INTERVAL_MS if running else FRAME_INTERVAL_MS)
+
     def confirm_discard(self) -> bool:
         """Before another photo or project replaces this one: True to go on. Unsaved edits ask
         Save / Discard / Cancel; Save saves the project (and goes on only if that worked)."""
@@ -459,6 +466,9 @@ class MainWindow(QMainWindow):
         format_index = dialog.format_combo.findData(self.preferences.export_format)
         if format_index >= 0:
             dialog.format_combo.setCurrentIndex(format_index)
+        dialog.export_started.connect(lambda: self.set_job_running(True))
+        for ended in (dialog.export_finished, dialog.export_failed, dialog.export_cancelled):
+            ended.connect(lambda *_: self.set_job_running(False))
         dialog.export_finished.connect(self._on_exported)
         dialog.export_cancelled.connect(
             lambda: self.statusBar().showMessage("Export cancelled; nothing was written.", 8000))

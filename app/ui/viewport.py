@@ -41,6 +41,9 @@ from app.ui.playback import (  # noqa: F401 (re-exported: the viewport's public 
 )
 
 FRAME_INTERVAL_MS = 16
+# While a job (Generate, Export) runs, the preview plays at about 8 frames a second, so that on a
+# small or busy machine the GUI thread leaves the cores to the job.
+BUSY_FRAME_INTERVAL_MS = 125
 GL_MAX_BANDS = 16
 
 
