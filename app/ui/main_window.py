@@ -201,6 +201,11 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.bands_dock, self.xt_dock, Qt.Horizontal)
         self.resizeDocks([self.bands_dock, self.xt_dock], [760, 560], Qt.Horizontal)
         self.resizeDocks([self.bands_dock], [330], Qt.Vertical)
+        # the right column as wide and the Generate panel as tall as they ask, when the screen has room
+        scrollbar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
+        right_width = max(panel.sizeHint().width() for panel in (self.generate_panel, self.brush_panel, self.flow_panel))
+        self.resizeDocks([self.generate_dock], [right_width + scrollbar + 8], Qt.Horizontal)
+        self.resizeDocks([self.generate_dock], [self.generate_panel.sizeHint().height() + 8], Qt.Vertical)
 
     def _dock(self, title: str, widget, area) -> QDockWidget:
         """A dock holding widget in a scroll area: on a short screen the panel scrolls instead of
