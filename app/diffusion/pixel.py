@@ -7,7 +7,9 @@ spectral volume loses little, and a photo-guided (edge-aware) upsampling puts th
 back on the photo's edges. Measured against the latent model in models/MOTION_MODEL_CARD.md.
 
 Representation. Bands 1..K-1 of the spectrum, frequency-normalized (app.core.normalize: per-band
-95th-percentile scale, sign*sqrt), stacked as channels: x (N, 4 (K-1), h, w), channel 4 (k-1) + c
+95th-percentile scale, sign*sqrt) and multiplied by data_scale (1 / their standard deviation over
+the training set: most pixels barely move, so normalized values have a std of ~0.16, and without
+it the noise drowns the signal at almost every step), stacked as channels: x (N, 4 (K-1), h, w), channel 4 (k-1) + c
 for band k and part c in (Re x, Im x, Re y, Im y). Band 0 is not predicted: it follows from the
 others (Frame 0 is the photo, app.core.spectral.anchor_first_frame). All bands of a pixel are
 denoised together, so the convolutions coordinate the frequencies (the role the paper gives to its
@@ -65,6 +67,7 @@ class PixelModelConfig:
     image_channels: int = 32
     schedule: str = "cosine"
     num_train_steps: int = 1000
+    data_scale: float = 1.0  # diffusion runs on normalized bands * data_scale (unit variance in training)
 
     def __post_init__(self):
         self.channels = tuple(int(c) for c in self.channels)
@@ -75,7 +78,7 @@ class PixelModelConfig:
             raise ValueError(f"The model grid {self.width}x{self.height} must be 8..1024 px and a multiple of {multiple}.")
         if not 2 <= self.num_bands <= self.num_frames // 2 + 1:
             raise ValueError(f"{self.num_bands} bands do not fit {self.num_frames} frames.")
-        if not 0 < self.fps <= 1000 or not 8 <= self.image_channels <= 1024 or not 2 <= self.num_train_steps <= 100000:
+        if not 0 < self.data_scale <= 1000 or not 0 < self.fps <= 1000 or not 8 <= self.image_channels <= 1024 or not 2 <= self.num_train_steps <= 100000:
             raise ValueError("The model settings are out of range.")
 
     @property
@@ -198,6 +201,20 @@ class PixelMotionNet(nn.Module):
 def eps_from_v(v: torch.Tensor, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """eps = sqrt(a) v + sqrt(1 - a) x_t, for v = sqrt(a) eps - sqrt(1 - a) x0."""
     return alpha.sqrt() * v + (1 - alpha).sqrt() * x
+
+
+X0_LIMIT = 3.0  # normalized coefficients: 95% of the data lie within +-1 (sign * sqrt of |S| / p95 scale)
+
+
+def eps_with_clamped_x0(v: torch.Tensor, x: torch.Tensor, alpha: torch.Tensor, limit: float = X0_LIMIT) -> torch.Tensor:
+    """The eps of a v prediction whose clean estimate x0 = sqrt(a) x - sqrt(1 - a) v is clamped to +-limit.
+
+    Near the end of the cosine schedule alpha_bar is ~1e-8, and the sampler's x0 = (x - sqrt(1 - a)
+    eps) / sqrt(a) would multiply any error of eps by 1e4; computing x0 from v and clamping it to
+    the range normalized data occupy keeps the first steps bounded.
+    """
+    x0 = (alpha.sqrt() * x - (1 - alpha).sqrt() * v).clamp(-limit, limit)
+    return (x - alpha.sqrt() * x0) / (1 - alpha).sqrt().clamp_min(1e-6)
 
 
 def v_target(x0: torch.Tensor, noise: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -396,10 +413,10 @@ def predict_pixel_motion(image: np.ndarray, model: PixelMotionModel, num_steps: 
     def model_call(x, t, conditional):
         alpha = alpha_bar_at(alphas_cumprod, t, x)
         v = net(x, t, image_tensor.expand(x.shape[0], -1, -1, -1), drop_image=~conditional)
-        return eps_from_v(v, x, alpha)
+        return eps_with_clamped_x0(v, x, alpha, X0_LIMIT * config.data_scale)
 
     def decode(x):
-        return stacked_to_spectrum(x, scales, config.num_bands)
+        return stacked_to_spectrum(x / config.data_scale, scales, config.num_bands)
 
     denoise = cfg_denoiser(model_call, guidance)
     if loop:

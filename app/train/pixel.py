@@ -35,7 +35,7 @@ from app.train import common
 
 WEIGHTS_NAME = "motion_model.safetensors"
 CONDITION_DROPOUT = 0.1
-WIDTHS = {"tiny": (16, 32), "small": (32, 64, 128), "default": (48, 96, 192)}
+WIDTHS = {"tiny": (16, 32), "lite": (24, 48, 96), "small": (32, 64, 128), "default": (48, 96, 192)}
 
 
 def prepare_windows(dataset, config, flip: bool = True):
@@ -156,6 +156,15 @@ def main(argv=None) -> int:
     log.say(f"Preparing {len(dataset)} training and {len(validation)} validation windows at {width}x{height}.")
     photos, motions = prepare_windows(dataset, config, flip=not args.no_flip)
     val_photos, val_motions = prepare_windows(validation, config, flip=False) if len(validation) else (None, None)
+    if not args.resume or not os.path.isfile(os.path.join(args.out, common.CHECKPOINT_NAME)):
+        config.data_scale = round(float(1.0 / max(float(motions.std()), 1e-3)), 3)  # unit variance for the diffusion
+    else:
+        config.data_scale = float(common.load_checkpoint(os.path.join(args.out, common.CHECKPOINT_NAME),
+                                                         "cpu")["config"]["data_scale"])
+    motions = motions * config.data_scale
+    val_motions = None if val_motions is None else val_motions * config.data_scale
+    log.say(f"Normalized bands have a standard deviation of {1 / config.data_scale:.3f}: "
+            f"the diffusion sees them times {config.data_scale:g}.")
     weights = torch.ones(len(dataset), dtype=torch.float64) if args.no_clip_balance else \
         torch.from_numpy(clip_weights(dataset.windows))
 

@@ -44,6 +44,7 @@ CONFIGS = {
     "tiny": {"channels": (8, 16), "downsample_factor": 4, "blocks_per_level": 1},
     "small": {"channels": (8, 16, 32, 64), "downsample_factor": 8, "blocks_per_level": 1},
     "default": {"channels": (16, 32, 64, 128), "downsample_factor": 8, "blocks_per_level": 1},
+    "f4": {"channels": (16, 32, 64), "downsample_factor": 4, "blocks_per_level": 2},  # finer latents, stronger
 }
 
 

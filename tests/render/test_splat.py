@@ -242,6 +242,7 @@ def test_bad_arguments_raise_one_sentence():
 def test_importance_from_texture_magnitude_and_motion_agree():
     generator = np.random.default_rng(0)
     motion_texture = generator.normal(size=(12, 2, 5, 6)).astype(np.float32)
+    motion_texture -= motion_texture[:1]  # frame 0 is the photo
     motion = motion_from_texture(motion_texture, num_bands=7)  # all bands: exact round trip
     expected = np.sqrt((motion_texture ** 2).sum(axis=1)).mean(axis=0)  # (H, W)
 
@@ -258,8 +259,9 @@ def test_importance_from_texture_magnitude_and_motion_agree():
 
 def test_mean_motion_magnitude_covers_every_row_chunk():
     motion_texture = np.ones((4, 2, 70, 3), np.float32)  # more rows than one chunk
+    motion_texture[0] = 0  # frame 0 is the photo; x moves by 1 px in frames 1-3
     motion_texture[:, 1] = 0
-    np.testing.assert_allclose(mean_motion_magnitude(motion_from_texture(motion_texture, 3)), 1.0, atol=1e-5)
+    np.testing.assert_allclose(mean_motion_magnitude(motion_from_texture(motion_texture, 3)), 0.75, atol=1e-5)
 
 
 def test_importance_rejects_other_shapes():
