@@ -95,7 +95,7 @@ def export_once(width: int, height: int, num_frames: int, renderer: str = "splat
     import cv2
     import torch  # noqa: F401  (imported before the clock starts)
 
-    from app.core.spectral import Motion, load_motion
+    from app.core.spectral import load_motion
     from app.pipeline import example_paths, load_photo, render_to_file
     from app.render.frames import RenderSettings
 
@@ -104,7 +104,6 @@ def export_once(width: int, height: int, num_frames: int, renderer: str = "splat
     image = cv2.resize(load_photo(str(photo_path)), (width, height), interpolation=cv2.INTER_CUBIC)
     slowdown = num_frames / motion.num_frames  # num_frames of one loop
     settings = RenderSettings(renderer=renderer, device="cpu", slowdown=slowdown)
-    assert isinstance(motion, Motion)
     before_mb = _peak_mb()
     with tempfile.TemporaryDirectory(prefix="aeolus-bench-export-") as folder:
         encoder = EncoderMemory()
