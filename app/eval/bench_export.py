@@ -147,12 +147,14 @@ def _pixels(row: dict) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app bench export", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument("--frames", type=int, default=NUM_FRAMES, help="frames per export (default 150)")
+    parser.add_argument("--frames", type=int, default=NUM_FRAMES, help="frames per export, 15 to 15000 (default 150)")
     parser.add_argument("--sizes", default=",".join(f"{w}x{h}" for w, h in SIZES),
                         help="comma-separated WxH list; ratios are against the first")
     parser.add_argument("--renderer", default="splat", choices=["splat", "warp"])
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child mode: one size, one JSON line
     args = parser.parse_args(argv)
+    if not 15 <= args.frames <= 15000:  # one loop of the 150-frame example, 0.1x to 100x slow motion
+        parser.error("--frames must be from 15 to 15000.")
     if args.one:
         print(json.dumps(export_once(*_parse_size(args.one), args.frames, args.renderer)))
         return 0
