@@ -4,7 +4,7 @@ Why a second kind of model. On this project's data (a few hundred windows from ~
 model's slice VAE was the bottleneck (reconstruction 7-10x worse than the paper's) and its U-Net,
 denoising one band at a time, learned to ignore the photo. Motion is smooth, so a low-resolution
 spectral volume loses little, and a photo-guided (edge-aware) upsampling puts the motion's edges
-back on the photo's edges. Measured against the latent model in models/MOTION_MODEL_CARD.md.
+back on the photo's edges (joint bilateral upsampling). Measured against the latent model in models/MOTION_MODEL_CARD.md.
 
 Representation. Bands 1..K-1 of the spectrum, frequency-normalized (app.core.normalize: per-band
 95th-percentile scale, sign*sqrt) and multiplied by data_scale (1 / their standard deviation over
@@ -354,16 +354,46 @@ def model_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return resized.astype(np.float32) / 255.0
 
 
-GUIDED_MAX_SIDE = 768  # guided filtering runs at most at this size; larger photos get a plain resize after
+def joint_bilateral_upsample(coarse: np.ndarray, guide: np.ndarray, sigma_range: float = 0.08,
+                             sigma_space: float = 1.0, radius: int = 1) -> np.ndarray:
+    """Upsample channels (C, h, w) to the guide's (H, W) grid, weighting coarse samples by the photo.
+
+    Joint bilateral upsampling (Kopf et al. 2007): a fine pixel p takes the coarse samples q around
+    it, weighted by a spatial Gaussian (sigma_space coarse pixels) times a range Gaussian of the
+    guide's difference |I(p) - I(q)| (sigma_range, guide in [0, 1], I(q) the guide averaged over q's
+    footprint): motion stays on the side of an edge whose colour it came from.
+    """
+    import cv2
+
+    channels, height, width = coarse.shape
+    fine_height, fine_width = guide.shape
+    guide_coarse = cv2.resize(guide, (width, height), interpolation=cv2.INTER_AREA)
+    ys = (np.arange(fine_height) + 0.5) * height / fine_height - 0.5  # fine centres in coarse pixels
+    xs = (np.arange(fine_width) + 0.5) * width / fine_width - 0.5
+    y0, x0 = np.floor(ys).astype(np.int64), np.floor(xs).astype(np.int64)
+    numerator = np.zeros((channels, fine_height, fine_width), np.float32)
+    denominator = np.zeros((fine_height, fine_width), np.float32)
+    for dy in range(-radius, radius + 2):
+        qy = np.clip(y0 + dy, 0, height - 1)
+        for dx in range(-radius, radius + 2):
+            qx = np.clip(x0 + dx, 0, width - 1)
+            spatial = np.exp(-((ys - qy)[:, None] ** 2 + (xs - qx)[None, :] ** 2) / (2 * sigma_space ** 2))
+            difference = guide - guide_coarse[qy][:, qx]
+            weight = (spatial * np.exp(-difference ** 2 / (2 * sigma_range ** 2))).astype(np.float32)  # (H, W)
+            numerator += coarse[:, qy][:, :, qx] * weight
+            denominator += weight
+    return numerator / np.maximum(denominator, 1e-12)
 
 
-def guided_upsample(motion, photo: np.ndarray, radius_scale: float = 1.0, eps: float = 1e-3):
+GUIDED_MAX_SIDE = 768  # guided upsampling runs at most at this size; larger photos get a plain resize after
+
+
+def guided_upsample(motion, photo: np.ndarray):
     """Resize a low-resolution motion to the photo's size with edges that follow the photo.
 
-    Bilinear upsampling blurs the motion across object borders (a branch's sway leaks into the sky).
-    A guided filter (He et al.) with the photo as guide re-fits each spectrum channel locally as a
-    linear function of the photo's intensity, so motion edges snap to image edges. Radius: the size
-    of one model pixel in the photo. Runs at <= GUIDED_MAX_SIDE px, then a plain resize.
+    Bilinear upsampling blurs the motion across object borders (a branch's sway leaks into the sky);
+    joint bilateral upsampling guided by the photo keeps it on its side of the edge. Displacements
+    scale with the grid. Runs at <= GUIDED_MAX_SIDE px, then a plain resize.
     """
     import cv2
 
@@ -372,23 +402,18 @@ def guided_upsample(motion, photo: np.ndarray, radius_scale: float = 1.0, eps: f
     photo_height, photo_width = photo.shape[:2]
     factor = min(1.0, GUIDED_MAX_SIDE / max(photo_height, photo_width))
     work_height, work_width = max(1, round(photo_height * factor)), max(1, round(photo_width * factor))
-    upsampled = resize_motion(motion, work_height, work_width)
-    if (work_height, work_width) != (motion.height, motion.width):
-        guide = cv2.resize(np.ascontiguousarray(photo), (work_width, work_height), interpolation=cv2.INTER_AREA)
-        guide = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-        radius = max(1, int(round(radius_scale * work_width / motion.width)))
-        planes = upsampled.spectrum.reshape(-1, work_height, work_width)  # (2K, h, w)
-        stacked = np.concatenate([planes.real, planes.imag]).transpose(1, 2, 0)  # (h, w, 4K)
-        filtered = np.empty_like(stacked)
-        for start in range(0, stacked.shape[2], 4):  # small channel groups: OpenCV's channel limit
-            filtered[:, :, start:start + 4] = cv2.ximgproc.guidedFilter(
-                guide, np.ascontiguousarray(stacked[:, :, start:start + 4]), radius, eps).reshape(
-                    work_height, work_width, -1)
-        filtered = filtered.transpose(2, 0, 1)
-        half = planes.shape[0]
-        spectrum = (filtered[:half] + 1j * filtered[half:]).reshape(upsampled.spectrum.shape)
-        upsampled = Motion(spectrum.astype(np.complex64), motion.num_frames, motion.fps)
-    return resize_motion(upsampled, photo_height, photo_width)
+    if work_height <= motion.height or work_width <= motion.width:
+        return resize_motion(motion, photo_height, photo_width)
+    guide = cv2.resize(np.ascontiguousarray(photo), (work_width, work_height), interpolation=cv2.INTER_AREA)
+    guide = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    planes = motion.spectrum.reshape(-1, motion.height, motion.width)  # (2K, h, w)
+    stacked = np.concatenate([planes.real, planes.imag]).astype(np.float32)  # (4K, h, w)
+    upsampled = joint_bilateral_upsample(stacked, guide)  # (4K, H, W)
+    half = planes.shape[0]
+    spectrum = (upsampled[:half] + 1j * upsampled[half:]).reshape(motion.num_bands, 2, work_height, work_width)
+    scale = np.array([work_width / motion.width, work_height / motion.height], np.float32)[None, :, None, None]
+    upsampled_motion = Motion((spectrum * scale).astype(np.complex64), motion.num_frames, motion.fps)
+    return resize_motion(upsampled_motion, photo_height, photo_width)
 
 
 def predict_pixel_motion(image: np.ndarray, model: PixelMotionModel, num_steps: int = 25, guidance: float = 1.75,
