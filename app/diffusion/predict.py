@@ -27,25 +27,13 @@ from app.core.normalize import denormalize_spectrum_torch
 from app.core.spectral import Motion, resize_motion
 from app.diffusion.guidance import loop_guided_denoiser
 from app.diffusion.sampler import cfg_denoiser, ddim_sample
+from app.diffusion.pixel import model_image
 from app.diffusion.weights import MotionModel
 
 # 25 steps: 2.6 s on 2 idle CPU cores with the starter model, spectrum error 0.98 against 0.93 at 250
 # steps (python -m app bench predict); 50 steps took 5.1 s, just over the 5 s target.
 DEFAULT_STEPS = 25
 DEFAULT_GUIDANCE = 1.75
-
-
-def _model_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """The photo as float32 (height, width, 3) in [0, 1]."""
-    import cv2
-
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"Expected an RGB image, uint8 (H, W, 3); got {image.dtype} {image.shape}.")
-    shrinking = image.shape[0] * image.shape[1] > width * height
-    resized = cv2.resize(np.ascontiguousarray(image), (width, height),
-                         interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-    return resized.astype(np.float32) / 255.0
 
 
 def predict_motion(image: np.ndarray, model: MotionModel, num_steps: int = DEFAULT_STEPS,
@@ -65,7 +53,7 @@ def predict_motion(image: np.ndarray, model: MotionModel, num_steps: int = DEFAU
                                     recurrence=recurrence, eta=eta, preview=preview, preview_every=preview_every)
     photo_height, photo_width = np.asarray(image).shape[:2]
     height, width, num_bands = model.height, model.width, model.num_bands
-    pixels = _model_image(image, width, height)
+    pixels = model_image(image, width, height)
     model.to(device).eval()
     vae, unet = model.vae, model.unet
     scales = torch.as_tensor(model.scales, dtype=torch.float32, device=device)
