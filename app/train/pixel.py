@@ -38,20 +38,40 @@ CONDITION_DROPOUT = 0.1
 WIDTHS = {"tiny": (16, 32), "lite": (24, 48, 96), "small": (32, 64, 128), "default": (48, 96, 192)}
 
 
-def prepare_windows(dataset, config, flip: bool = True):
-    """(photos uint8 (N, V, 3, 2h, 2w), motions float32 (N, V, 4 (K-1), h, w)) for V views per window."""
+def window_views(image: np.ndarray, motion, flip: bool, crops: int, rng: np.random.Generator) -> list:
+    """The (photo, Motion) views of one window: itself, its mirror image, and `crops` random crops
+    (60-90% of each side, same aspect, mirrored at random); displacements stay in pixels of the crop."""
+    from app.core.spectral import crop_motion, flip_horizontal
+
+    views = [(image, motion)] + ([(image[:, ::-1], flip_horizontal(motion))] if flip else [])
+    height, width = image.shape[:2]
+    for _ in range(crops):
+        fraction = rng.uniform(0.6, 0.9)
+        crop_height, crop_width = max(8, round(height * fraction)), max(8, round(width * fraction))
+        top, left = int(rng.integers(0, height - crop_height + 1)), int(rng.integers(0, width - crop_width + 1))
+        crop_image = image[top:top + crop_height, left:left + crop_width]
+        crop = crop_motion(motion, top, left, crop_height, crop_width)
+        if flip and rng.random() < 0.5:
+            crop_image, crop = crop_image[:, ::-1], flip_horizontal(crop)
+        views.append((crop_image, crop))
+    return views
+
+
+def prepare_windows(dataset, config, flip: bool = True, crops: int = 0, seed: int = 0):
+    """(photos uint8 (N, V, 3, 2h, 2w), motions float32 (N, V, 4 (K-1), h, w)) for V views per window
+    (see window_views): photo at twice the model grid, bands resized to the grid and normalized."""
     import cv2
 
-    from app.core.spectral import flip_horizontal, resize_motion
+    from app.core.spectral import resize_motion
     from app.diffusion.pixel import spectrum_to_stacked
 
     image_width, image_height = config.image_size
+    rng = np.random.default_rng(seed)
     photos, motions = [], []
     for index in range(len(dataset)):
         image, motion = dataset.raw(index)
-        views = [(image, motion)] + ([(image[:, ::-1], flip_horizontal(motion))] if flip else [])
         view_photos, view_motions = [], []
-        for view_image, view_motion in views:
+        for view_image, view_motion in window_views(image, motion, flip, crops, rng):
             photo = cv2.resize(np.ascontiguousarray(view_image), (image_width, image_height),
                                interpolation=cv2.INTER_AREA)
             small = resize_motion(view_motion, config.height, config.width)
@@ -122,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--schedule", default="cosine", choices=["cosine", "linear", "scaled_linear"])
     parser.add_argument("--no-flip", action="store_true", help="no mirrored copies of the windows")
     parser.add_argument("--no-clip-balance", action="store_true", help="draw windows uniformly, not per clip")
+    parser.add_argument("--crops", type=int, default=0, choices=range(0, 17), metavar="0..16",
+                        help="random crops per window, prepared once, besides the window and its mirror (default 0)")
+    parser.add_argument("--init", default=None, metavar="MODEL",
+                        help="start from a trained pixel model's weights (its grid, widths and data scale)")
     parser.add_argument("--val-every", type=int, default=500, help="validation v-MSE every N steps (default 500)")
     common.add_common_arguments(parser, steps=100000, batch=16, lr=5e-4, ema_decay=0.999)
     return parser
@@ -130,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     from app.data.dataset import SpectralDataset
     from app.data.extract import clip_weights
-    from app.diffusion.pixel import PixelModelConfig, PixelMotionModel, PixelMotionNet, save_pixel_model
+    from app.diffusion.pixel import (PixelModelConfig, PixelMotionModel, PixelMotionNet, load_pixel_model,
+                                     save_pixel_model)
     from app.diffusion.schedule import NoiseSchedule
 
     args = build_parser().parse_args(argv)
@@ -142,10 +167,17 @@ def main(argv=None) -> int:
         if len(dataset) == 0:
             raise ValueError(f"The dataset '{args.data}' has no training windows.")
         settings = dataset.index["settings"]
-        width, height = args.size
-        config = PixelModelConfig(width=width, height=height, num_bands=len(dataset.scales),
-                                  num_frames=int(settings["num_frames"]), fps=float(settings["fps"]),
-                                  channels=WIDTHS[args.widths], schedule=args.schedule)
+        initial = load_pixel_model(args.init, "cpu") if args.init else None
+        if initial is not None:
+            config = initial.config  # the grid, widths, schedule and data scale of the model it continues
+            if not np.allclose(initial.scales, dataset.scales, rtol=0.02):
+                raise ValueError(f"'{args.init}' was trained with other band scales than '{args.data}' has.")
+        else:
+            width, height = args.size
+            config = PixelModelConfig(width=width, height=height, num_bands=len(dataset.scales),
+                                      num_frames=int(settings["num_frames"]), fps=float(settings["fps"]),
+                                      channels=WIDTHS[args.widths], schedule=args.schedule)
+        width, height = config.width, config.height
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -154,13 +186,14 @@ def main(argv=None) -> int:
     alphas_cumprod = NoiseSchedule(config.schedule, config.num_train_steps).alphas_cumprod().to(device)
 
     log.say(f"Preparing {len(dataset)} training and {len(validation)} validation windows at {width}x{height}.")
-    photos, motions = prepare_windows(dataset, config, flip=not args.no_flip)
+    photos, motions = prepare_windows(dataset, config, flip=not args.no_flip, crops=args.crops, seed=args.seed)
     val_photos, val_motions = prepare_windows(validation, config, flip=False) if len(validation) else (None, None)
-    if not args.resume or not os.path.isfile(os.path.join(args.out, common.CHECKPOINT_NAME)):
-        config.data_scale = round(float(1.0 / max(float(motions.std()), 1e-3)), 3)  # unit variance for the diffusion
-    else:
+    resuming = args.resume and os.path.isfile(os.path.join(args.out, common.CHECKPOINT_NAME))
+    if resuming:
         config.data_scale = float(common.load_checkpoint(os.path.join(args.out, common.CHECKPOINT_NAME),
                                                          "cpu")["config"]["data_scale"])
+    elif initial is None:  # (--init keeps the data scale its weights were trained with)
+        config.data_scale = round(float(1.0 / max(float(motions.std()), 1e-3)), 3)  # unit variance for the diffusion
     motions = motions * config.data_scale
     val_motions = None if val_motions is None else val_motions * config.data_scale
     log.say(f"Normalized bands have a standard deviation of {1 / config.data_scale:.3f}: "
@@ -169,6 +202,8 @@ def main(argv=None) -> int:
         torch.from_numpy(clip_weights(dataset.windows))
 
     net = PixelMotionNet(config).to(device)
+    if initial is not None:
+        net.load_state_dict(initial.net.state_dict())
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.0)
     ema = common.EMA(net, args.ema_decay)
     step = 0
@@ -240,6 +275,7 @@ def main(argv=None) -> int:
                     "lr": args.lr, "ema_decay": args.ema_decay, "widths": args.widths, "device": device.type,
                     "data": os.path.basename(os.path.normpath(args.data)), "train_windows": len(dataset),
                     "clip_balance": not args.no_clip_balance, "flip": not args.no_flip,
+                    "crops": args.crops, "init": args.init,
                     "final_loss_last200": round(float(np.mean(recent)), 6) if recent else None,
                     "val_v_mse": None if best_val is None else round(best_val, 6), "seconds": round(seconds, 1)}
         path = save_pixel_model(os.path.join(args.out, WEIGHTS_NAME),

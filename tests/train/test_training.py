@@ -163,3 +163,56 @@ def test_vae_trains_under_torchrun_with_two_gloo_processes(dataset_dir, tmp_path
     assert checkpoint["step"] == 4
     assert os.path.isfile(os.path.join(out, "vae.safetensors"))
     assert [record["step"] for record in read_log(out) if "loss" in record] == [1, 2, 3, 4]  # rank 0 only
+
+
+@pytest.fixture(scope="module")
+def pixel_run(dataset_dir, tmp_path_factory):
+    from app.train import pixel
+
+    out = str(tmp_path_factory.mktemp("pixel"))
+    assert pixel.main(["--data", dataset_dir, "--out", out, "--size", "16x16", "--widths", "tiny", "--steps", "40",
+                       "--batch", "8", "--lr", "2e-3", "--val-every", "20", "--crops", "2", *COMMON]) == 0
+    return out
+
+
+def test_pixel_training_lowers_the_loss_and_writes_a_pixel_model(pixel_run):
+    from app.diffusion.pixel import load_pixel_model
+
+    assert falls(losses_of(pixel_run))
+    model = load_pixel_model(os.path.join(pixel_run, "motion_model.safetensors"))
+    assert (model.config.width, model.config.height) == (16, 16)
+    assert model.training["steps"] == 40 and model.training["crops"] == 2
+    assert model.config.data_scale > 1.0  # normalized bands of mostly still pixels: std well below 1
+
+
+def test_pixel_crop_views_keep_the_motion_of_the_cut_out_pixels():
+    from app.core.spectral import Motion
+    from app.train.pixel import window_views
+
+    ys, xs = np.mgrid[0:30, 0:40]
+    image = np.stack([ys, xs, np.zeros_like(ys)], axis=2).astype(np.uint8)  # a pixel holds its own (y, x)
+    rng = np.random.default_rng(0)
+    spectrum = (rng.normal(size=(4, 2, 30, 40)) + 1j * rng.normal(size=(4, 2, 30, 40))).astype(np.complex64)
+    views = window_views(image, Motion(spectrum, 30, 30.0), flip=False, crops=3, rng=np.random.default_rng(1))
+    assert len(views) == 4
+    for crop_image, crop in views[1:]:
+        height, width = crop_image.shape[:2]
+        assert crop.spectrum.shape[-2:] == (height, width) and 18 <= height < 30 and 24 <= width < 40
+        top, left = int(crop_image[0, 0, 0]), int(crop_image[0, 0, 1])
+        np.testing.assert_array_equal(crop_image, image[top:top + height, left:left + width])
+        # bands 1.. are cut out as they are (band 0 follows from them: frame 0 is the photo)
+        np.testing.assert_array_equal(crop.spectrum[1:], spectrum[1:, :, top:top + height, left:left + width])
+
+
+def test_pixel_init_continues_from_a_model_file(pixel_run, dataset_dir, tmp_path):
+    from app.diffusion.pixel import load_pixel_model
+    from app.train import pixel
+
+    start = os.path.join(pixel_run, "motion_model.safetensors")
+    out = str(tmp_path / "continued")
+    assert pixel.main(["--data", dataset_dir, "--out", out, "--init", start, "--steps", "5", "--batch", "4",
+                       "--lr", "1e-9", "--warmup", "0", *COMMON]) == 0
+    first, continued = load_pixel_model(start), load_pixel_model(os.path.join(out, "motion_model.safetensors"))
+    assert continued.config.to_dict() == first.config.to_dict()  # grid, widths and data scale come from the file
+    for name, tensor in first.net.state_dict().items():  # lr ~0: the weights are the ones it started from
+        torch.testing.assert_close(continued.net.state_dict()[name], tensor, atol=1e-5, rtol=1e-4)
