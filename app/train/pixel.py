@@ -222,7 +222,7 @@ def main(argv=None) -> int:
     generator = torch.Generator().manual_seed(args.seed * 1000 + runtime.rank + step)
     warmup = common.warmup_steps(args)
     parameters = sum(p.numel() for p in net.parameters())
-    log.say(f"pixel prior ({args.widths}): {parameters:,} parameters, {len(dataset)} windows from "
+    log.say(f"pixel prior (widths {list(config.channels)}): {parameters:,} parameters, {len(dataset)} windows from "
             f"{len(set(w['clip'] for w in dataset.windows))} clips, grid {width}x{height}, batch {args.batch}, "
             f"device {device}, steps {step} -> {args.steps}")
 
@@ -272,7 +272,7 @@ def main(argv=None) -> int:
         ema.copy_to(net)
         best_val = validation_loss(net, val_photos, val_motions, alphas_cumprod)
         training = {"stage": "pixel", "command": command, "steps": step, "batch": args.batch * runtime.world_size,
-                    "lr": args.lr, "ema_decay": args.ema_decay, "widths": args.widths, "device": device.type,
+                    "lr": args.lr, "ema_decay": args.ema_decay, "widths": list(config.channels), "device": device.type,
                     "data": os.path.basename(os.path.normpath(args.data)), "train_windows": len(dataset),
                     "clip_balance": not args.no_clip_balance, "flip": not args.no_flip,
                     "crops": args.crops, "init": args.init,
