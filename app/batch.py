@@ -35,7 +35,7 @@ class BatchSettings:
     model_path: str | None = None          # motion model weights; None: models/motion_model.safetensors
     use_model: bool = True                 # False: always the brush
     steps: int = 25                        # sampler steps (model only)
-    guidance: float = 1.75
+    guidance: float | None = None          # None: the motion model's own
     seed: int = 0
     device: str = "auto"                   # auto | cpu | cuda
     brush: BrushSettings = field(default_factory=BrushSettings)

@@ -68,6 +68,7 @@ class PixelModelConfig:
     schedule: str = "cosine"
     num_train_steps: int = 1000
     data_scale: float = 1.0  # diffusion runs on normalized bands * data_scale (unit variance in training)
+    guidance: float = 1.75  # classifier-free guidance weight sampling uses unless told otherwise (measured per model)
 
     def __post_init__(self):
         self.channels = tuple(int(c) for c in self.channels)
@@ -78,6 +79,8 @@ class PixelModelConfig:
             raise ValueError(f"The model grid {self.width}x{self.height} must be 8..1024 px and a multiple of {multiple}.")
         if not 2 <= self.num_bands <= self.num_frames // 2 + 1:
             raise ValueError(f"{self.num_bands} bands do not fit {self.num_frames} frames.")
+        if not 0 < self.guidance <= 50:
+            raise ValueError(f"A guidance weight of {self.guidance} is out of range (0, 50].")
         if not 0 < self.data_scale <= 1000 or not 0 < self.fps <= 1000 or not 8 <= self.image_channels <= 1024 or not 2 <= self.num_train_steps <= 100000:
             raise ValueError("The model settings are out of range.")
 
@@ -245,6 +248,11 @@ class PixelMotionModel:
     @property
     def num_bands(self) -> int:
         return self.config.num_bands
+
+    @property
+    def guidance(self) -> float:
+        """The classifier-free guidance weight this model samples with by default."""
+        return self.config.guidance
 
     @property
     def width(self) -> int:
@@ -416,11 +424,12 @@ def guided_upsample(motion, photo: np.ndarray):
     return resize_motion(upsampled_motion, photo_height, photo_width)
 
 
-def predict_pixel_motion(image: np.ndarray, model: PixelMotionModel, num_steps: int = 25, guidance: float = 1.75,
+def predict_pixel_motion(image: np.ndarray, model: PixelMotionModel, num_steps: int = 25, guidance: float | None = None,
                          loop: bool = False, seed: int = 0, device="cpu", callback=None,
                          loop_weight: float = 200.0, recurrence: int = 2, eta: float = 0.0, preview=None,
                          preview_every: int = 5):
-    """Sample a spectral volume for a photo; a Motion at the photo's size (see predict_motion)."""
+    """Sample a spectral volume for a photo; a Motion at the photo's size (see predict_motion).
+    guidance None: the model's own (model.guidance)."""
     from app.core.spectral import Motion
     from app.diffusion.guidance import loop_guided_denoiser
     from app.diffusion.sampler import cfg_denoiser, ddim_sample
@@ -443,7 +452,7 @@ def predict_pixel_motion(image: np.ndarray, model: PixelMotionModel, num_steps: 
     def decode(x):
         return stacked_to_spectrum(x / config.data_scale, scales, config.num_bands)
 
-    denoise = cfg_denoiser(model_call, guidance)
+    denoise = cfg_denoiser(model_call, model.guidance if guidance is None else guidance)
     if loop:
         denoise = loop_guided_denoiser(denoise, decode, config.num_frames, alphas_cumprod, weight_u=loop_weight)
 

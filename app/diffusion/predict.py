@@ -1,7 +1,7 @@
 """One photo -> a Motion: the whole diffusion pipeline (CFG, optional loop guidance, VAE, denormalize).
 
 API
-    predict_motion(image uint8 (H, W, 3), model: MotionModel | PixelMotionModel, num_steps=25, guidance=1.75, loop=False,
+    predict_motion(image uint8 (H, W, 3), model: MotionModel | PixelMotionModel, num_steps=25, guidance=None, loop=False,
                    seed=0, device="cpu", callback=None, loop_weight=200.0, recurrence=2, eta=0.0) -> Motion
         callback(step, num_steps, x, x0_pred) -> bool | None: True cancels (raises SamplingCancelled)
 
@@ -9,7 +9,7 @@ A PixelMotionModel (app.diffusion.pixel) is sampled by predict_pixel_motion with
 
 Steps (latent model): the photo is resized to the model size (width x height, aspect not kept), all K latent slices
 are sampled jointly as one (K, 4, h, w) batch (the U-Net's frequency attention sees them together),
-with classifier-free guidance of weight `guidance` (paper: 1.75) and, when loop=True, motion
+with classifier-free guidance of weight `guidance` (None: the model's own; paper: 1.75) and, when loop=True, motion
 self-guidance (u = loop_weight, `recurrence` self-recurrence iterations per step). The latents are
 decoded by the VAE, denormalized with the model's per-band scales into a spectrum at the model size,
 and resized to the photo's size (displacements scale with the grid).
@@ -33,15 +33,16 @@ from app.diffusion.weights import MotionModel
 # 25 steps: 2.6 s on 2 idle CPU cores with the starter model, spectrum error 0.98 against 0.93 at 250
 # steps (python -m app bench predict); 50 steps took 5.1 s, just over the 5 s target.
 DEFAULT_STEPS = 25
-DEFAULT_GUIDANCE = 1.75
 
 
 def predict_motion(image: np.ndarray, model: MotionModel, num_steps: int = DEFAULT_STEPS,
-                   guidance: float = DEFAULT_GUIDANCE, loop: bool = False, seed: int = 0, device="cpu",
+                   guidance: float | None = None, loop: bool = False, seed: int = 0, device="cpu",
                    callback=None, loop_weight: float = 200.0, recurrence: int = 2, eta: float = 0.0,
                    preview=None, preview_every: int = 5) -> Motion:
     """Sample a spectral volume for a photo; returns a Motion at the photo's size.
 
+    guidance None: the model's own weight (model.guidance: 1.75 for the latent model, measured per
+    pixel model and stored in its file).
     preview(motion): called every `preview_every` steps (and at the last) with the motion decoded
     from the current prediction of the clean latents, at the photo's size: a live preview.
     """
@@ -74,7 +75,7 @@ def predict_motion(image: np.ndarray, model: MotionModel, num_steps: int = DEFAU
         normalized = normalized.reshape(-1, num_bands, *normalized.shape[1:])  # (B, K, 4, H, W)
         return denormalize_spectrum_torch(normalized, scales)  # (B, K, 2, H, W) complex
 
-    denoise = cfg_denoiser(model_call, guidance)
+    denoise = cfg_denoiser(model_call, model.guidance if guidance is None else guidance)
     if loop:
         denoise = loop_guided_denoiser(denoise, decode_latents_to_spectrum, model.config.num_frames,
                                        alphas_cumprod, weight_u=loop_weight)

@@ -67,6 +67,9 @@ class MotionModelConfig:
         return cls(**data)
 
 
+PAPER_GUIDANCE = 1.75
+
+
 @dataclass
 class MotionModel:
     """Everything predict_motion needs: the networks, the per-band scales and the schedule."""
@@ -101,6 +104,11 @@ class MotionModel:
     @property
     def height(self) -> int:
         return self.config.height
+
+    @property
+    def guidance(self) -> float:
+        """The classifier-free guidance weight this model samples with by default (the paper's)."""
+        return PAPER_GUIDANCE
 
     @property
     def latent_size(self) -> tuple[int, int]:

@@ -144,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-clip-balance", action="store_true", help="draw windows uniformly, not per clip")
     parser.add_argument("--crops", type=int, default=0, choices=range(0, 17), metavar="0..16",
                         help="random crops per window, prepared once, besides the window and its mirror (default 0)")
+    parser.add_argument("--guidance", type=float, default=None, metavar="W",
+                        help="classifier-free guidance weight stored as the model's default for sampling; choose "
+                             "it with python -m app eval motion --guidance (default: the --init model's, else 1.75)")
     parser.add_argument("--init", default=None, metavar="MODEL",
                         help="start from a trained pixel model's weights (its grid, widths and data scale)")
     parser.add_argument("--val-every", type=int, default=500, help="validation v-MSE every N steps (default 500)")
@@ -177,6 +180,9 @@ def main(argv=None) -> int:
             config = PixelModelConfig(width=width, height=height, num_bands=len(dataset.scales),
                                       num_frames=int(settings["num_frames"]), fps=float(settings["fps"]),
                                       channels=WIDTHS[args.widths], schedule=args.schedule)
+        if args.guidance is not None:
+            config.guidance = args.guidance
+            config.__post_init__()  # checks its range
         width, height = config.width, config.height
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from app.core.spectral import Motion
 
 MOTION_MODEL_NAME = "motion_model.safetensors"
+MODEL_GUIDANCE_TEXT = "Model's own"  # the guidance box at 0: the weight stored with the motion model
 PREVIEW_COUNT = 5  # live previews per generation (the last is the result)
 LOADING = (0, 0)  # progress(0, 0): the motion model is being loaded
 
@@ -34,7 +35,7 @@ class GenerateSettings:
 
     seed: int = 0
     steps: int = 25
-    guidance: float = 1.75
+    guidance: float | None = None  # None: the motion model's own
     loop: bool = True
     brush_amplitude_px: float = 4.0
     brush_direction_deg: float = 0.0
@@ -78,7 +79,8 @@ def generate_motion(image: np.ndarray, settings: GenerateSettings, model, report
         report.progress(step, num_steps)
         return report.cancelled()
 
-    return predict_motion(image, model, num_steps=int(settings.steps), guidance=float(settings.guidance),
+    guidance = None if settings.guidance is None else float(settings.guidance)
+    return predict_motion(image, model, num_steps=int(settings.steps), guidance=guidance,
                           loop=bool(settings.loop), seed=int(settings.seed), device=device,
                           callback=on_step, preview=report.preview, preview_every=preview_interval(int(settings.steps)))
 
@@ -100,9 +102,10 @@ class GeneratePanel(QWidget):
         self.steps_spin.setRange(1, 1000)
         self.steps_spin.setValue(25)
         self.guidance_spin = QDoubleSpinBox(self)
-        self.guidance_spin.setRange(0.0, 10.0)
-        self.guidance_spin.setSingleStep(0.25)
-        self.guidance_spin.setValue(1.75)
+        self.guidance_spin.setRange(0.0, 50.0)
+        self.guidance_spin.setSingleStep(0.5)
+        self.guidance_spin.setSpecialValueText(MODEL_GUIDANCE_TEXT)  # shown at 0: the model's own weight
+        self.guidance_spin.setValue(0.0)
         self.loop_check = QCheckBox("Seamless loop guidance", self)
         self.loop_check.setChecked(True)
         self.amplitude_spin = QDoubleSpinBox(self)
@@ -152,7 +155,7 @@ class GeneratePanel(QWidget):
 
     def settings(self) -> GenerateSettings:
         return GenerateSettings(seed=self.seed_spin.value(), steps=self.steps_spin.value(),
-                                guidance=self.guidance_spin.value(), loop=self.loop_check.isChecked(),
+                                guidance=self.guidance_spin.value() or None, loop=self.loop_check.isChecked(),
                                 brush_amplitude_px=self.amplitude_spin.value(),
                                 brush_direction_deg=self.direction_spin.value())
 

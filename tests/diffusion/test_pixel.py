@@ -97,6 +97,25 @@ def test_save_and_load_round_trip_gives_the_same_prediction(tmp_path):
     np.testing.assert_allclose(first.spectrum, second.spectrum, atol=0.05 * np.abs(first.spectrum).max())
 
 
+def test_the_models_own_guidance_is_the_default_and_survives_its_file(tmp_path):
+    from app.diffusion.predict import predict_motion
+
+    model = tiny_pixel_model()
+    model.config.guidance = 6.0
+    path = str(tmp_path / "pixel.safetensors")
+    save_pixel_model(path, model)
+    loaded = load_pixel_model(path)
+    assert loaded.guidance == 6.0
+    own = predict_motion(photo(0), loaded, num_steps=3, seed=1)
+    explicit = predict_motion(photo(0), loaded, num_steps=3, seed=1, guidance=6.0)
+    other = predict_motion(photo(0), loaded, num_steps=3, seed=1, guidance=1.0)
+    np.testing.assert_array_equal(own.spectrum, explicit.spectrum)
+    assert np.abs(own.spectrum - other.spectrum).max() > 1e-3 * np.abs(own.spectrum).max()
+    with pytest.raises(ValueError, match="guidance"):
+        PixelModelConfig(width=16, height=8, num_bands=4, num_frames=30, channels=(16, 32), image_channels=8,
+                         guidance=0.0)
+
+
 def test_a_damaged_pixel_model_file_is_one_sentence(tmp_path):
     model = tiny_pixel_model()
     path = str(tmp_path / "pixel.safetensors")

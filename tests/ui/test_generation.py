@@ -53,6 +53,16 @@ def test_a_motion_model_generates_with_one_progress_step_per_sampler_step(qtbot,
     assert len(studio.bands_panel.band_sliders) == 4
 
 
+def test_the_guidance_box_starts_at_the_models_own_weight_and_can_be_set(photo_open):
+    from app.ui.generate_panel import MODEL_GUIDANCE_TEXT
+
+    panel = photo_open.generate_panel
+    assert panel.guidance_spin.text() == MODEL_GUIDANCE_TEXT
+    assert panel.settings().guidance is None  # predict_motion then uses model.guidance
+    panel.guidance_spin.setValue(12.0)
+    assert panel.settings().guidance == 12.0
+
+
 def test_cancel_leaves_the_previous_motion_untouched(qtbot, photo_open):
     studio = photo_open
     generate_and_wait(qtbot, studio)  # a brush motion to keep
