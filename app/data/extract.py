@@ -6,6 +6,10 @@ of the following T-1 frames, keep the K lowest temporal bands of the resulting m
 drop windows that show camera motion or no motion. A seamlessly looping video may wrap around its end
 (see may_wrap).
 
+Videos are streamed (clip_frames): frames are decoded, resampled and resized one at a time, and
+the windows slide over them (sliding_windows) holding one window of training-size frames; a
+video that wraps also keeps its first T-1 frames. A long 1080p video never has to fit in memory.
+
 A dataset folder holds one shard per video (`shards/NAME.npz`: images (N, H, W, 3) uint8, spectra
 (N, K, 2, H, W) complex64, plus a JSON sidecar with per-window statistics) and `index.json` with
 every kept window, the per-video report, the validation split and the per-frequency normalization
@@ -14,10 +18,14 @@ scales. Re-running skips videos whose shard is already there (resumable).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import re
 import zlib
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 
@@ -111,21 +119,39 @@ def split_of(name: str, validation_fraction: float = VALIDATION_FRACTION) -> str
 
 def fit_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
     """Centre-crop (N, H0, W0, 3) to the target aspect, then resize to (N, height, width, 3)."""
+    return np.stack([fit_frame(frame, width, height) for frame in frames])
+
+
+def fit_frame(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Centre-crop (H0, W0, 3) to the target aspect, then resize to (height, width, 3)."""
     import cv2
 
-    source_height, source_width = frames.shape[1:3]
+    source_height, source_width = frame.shape[:2]
     target_aspect = width / height
     if source_width / source_height > target_aspect:
         crop_width = int(round(source_height * target_aspect))
         left = (source_width - crop_width) // 2
-        frames = frames[:, :, left:left + crop_width]
+        frame = frame[:, left:left + crop_width]
     else:
         crop_height = int(round(source_width / target_aspect))
         top = (source_height - crop_height) // 2
-        frames = frames[:, top:top + crop_height]
-    interpolation = cv2.INTER_AREA if frames.shape[2] > width else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(np.ascontiguousarray(f), (width, height), interpolation=interpolation)
-                     for f in frames])
+        frame = frame[top:top + crop_height]
+    interpolation = cv2.INTER_AREA if frame.shape[1] > width else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(frame), (width, height), interpolation=interpolation)
+
+
+def clip_frames(spec: str, fps: float, width: int, height: int) -> Iterator[np.ndarray]:
+    """The frames of a clip spec ('clip.mp4', 'frames_dir[0:240]') at this frame rate and size,
+    each (height, width, 3) uint8, decoded one at a time. Raises VideoReadError (a ValueError) when
+    the video cannot be read, also part way through."""
+    from app.data.video import open_video, resample_stream
+
+    path, start, end = parse_input(spec)
+    stream = open_video(path, start)
+    with contextlib.closing(stream.frames):
+        in_range = stream.frames if end is None else itertools.islice(stream.frames, max(0, end - start))
+        for frame in resample_stream(in_range, stream.fps, fps):
+            yield fit_frame(frame, width, height)
 
 
 def may_wrap(path: str, wrap: str) -> bool:
@@ -142,11 +168,49 @@ def may_wrap(path: str, wrap: str) -> bool:
     return wrap == "always"
 
 
-def window_starts(num_video_frames: int, num_frames: int, stride: int, wrap: bool) -> list[int]:
-    """Start frames of every window; wrapping videos may start anywhere."""
-    if wrap:
-        return list(range(0, num_video_frames, stride))
-    return list(range(0, num_video_frames - num_frames + 1, stride))
+class Counted:
+    """An iterator over items that counts how many it has passed on (count)."""
+
+    def __init__(self, items: Iterable):
+        self.items = iter(items)
+        self.count = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        item = next(self.items)
+        self.count += 1
+        return item
+
+
+def wrapped(frames: Counted, num_frames: int, loops: bool) -> Iterator:
+    """The frames, then, when the clip loops and has at least num_frames // 2 of them, its first
+    num_frames - 1 frames again (cyclically), so that a window may start at any frame."""
+    head = []  # the first num_frames - 1 frames of a looping clip
+    for frame in frames:
+        if loops and len(head) < num_frames - 1:
+            head.append(frame)
+        yield frame
+    if loops and frames.count >= num_frames // 2:
+        for t in range(num_frames - 1):
+            yield head[t % len(head)]
+
+
+def sliding_windows(frames: Iterable, num_frames: int, stride: int) -> Iterator[tuple[int, list]]:
+    """(start, the num_frames frames from frame start on) for start = 0, stride, 2 stride ... while
+    the frames last. Holds at most num_frames frames; frames between windows are passed over."""
+    window = deque()
+    start = 0
+    for index, frame in enumerate(frames):
+        if index < start:
+            continue
+        window.append(frame)
+        if len(window) == num_frames:
+            yield start, list(window)
+            start += stride
+            for _ in range(min(stride, num_frames)):
+                window.popleft()
 
 
 # --- window statistics and filters ---------------------------------------------------------------
@@ -234,61 +298,55 @@ def window_statistics(motion_texture: np.ndarray, num_bands: int, fps: float, de
 # --- one video -----------------------------------------------------------------------------------
 
 
-def extract_clip(spec: str, out_dir: str, settings: ExtractSettings, progress=None) -> ClipReport:
+def extract_clip(spec: str, out_dir: str, settings: ExtractSettings) -> ClipReport:
     """Extract every kept window of one video into its shard; errors become the report's `error`."""
     import time
 
     from app.data.flow import DEFAULT_METHOD, flow_from_start
-    from app.data.video import read_video, resample_fps
 
     began = time.perf_counter()
-    path, start, end = parse_input(spec)
+    path, _, _ = parse_input(spec)
     name = clip_name(spec)
     report = ClipReport(name=name, source=spec)
+    images, spectra = [], []
     try:
-        video = read_video(path)
-        frames = video.frames[start:end]
-        frames = resample_fps(frames, video.fps, settings.fps)
-        frames = fit_frames(frames, settings.width, settings.height)  # (N, H, W, 3)
+        loops = may_wrap(path, settings.wrap)
+        stride = settings.loop_stride if loops and settings.loop_stride else settings.stride
+        frames = Counted(clip_frames(spec, settings.fps, settings.width, settings.height))
+        windows = sliding_windows(wrapped(frames, settings.num_frames, loops), settings.num_frames, stride)
+        for first, window in windows:  # window: T frames (H, W, 3)
+            flows = flow_from_start(window, method=settings.flow_method or DEFAULT_METHOD)  # (T-1, 2, H, W)
+            motion_texture = np.concatenate([np.zeros_like(flows[:1]), flows], axis=0)  # (T, 2, H, W)
+            shift, coherence = camera_motion_score(motion_texture)
+            motion, stats = window_statistics(motion_texture, settings.num_bands, settings.fps, settings.denoise)
+            stats.update(start_frame=int(first), camera_shift_px=shift, camera_coherence=coherence)
+            if shift > settings.camera_motion_px and coherence > settings.camera_coherence:
+                report.dropped_camera += 1
+                stats["kept"] = False
+            elif stats["band_energy_share"] < settings.min_band_share:
+                report.dropped_noise += 1
+                stats["kept"] = False
+            elif stats["p95_displacement_px"] < settings.min_motion_px:
+                report.dropped_static += 1
+                stats["kept"] = False
+            else:
+                stats["kept"] = True
+                images.append(window[0])
+                spectra.append(motion.spectrum)
+            report.windows.append(stats)
     except (ValueError, OSError) as error:
         report.error = str(error).splitlines()[0] if str(error) else type(error).__name__
         return report
-    report.frames = len(frames)
-    wrap = may_wrap(path, settings.wrap) and len(frames) >= settings.num_frames // 2
-    report.wrapped = wrap
-    stride = settings.loop_stride if wrap and settings.loop_stride else settings.stride
-    starts = window_starts(len(frames), settings.num_frames, stride, wrap)
-    report.windows_total = len(starts)
-    if not starts:
-        report.error = (f"The video has {len(frames)} frames at {settings.fps:g} fps, fewer than the "
+    report.frames = frames.count
+    report.wrapped = loops and frames.count >= settings.num_frames // 2
+    report.windows_total = len(report.windows)
+    if frames.count == 0:
+        report.error = f"The range of '{spec}' holds no frames."
+        return report
+    if not report.windows:
+        report.error = (f"The video has {frames.count} frames at {settings.fps:g} fps, fewer than the "
                         f"{settings.num_frames} a window needs, and does not loop.")
         return report
-
-    images, spectra = [], []
-    for window_number, first in enumerate(starts):
-        indices = [(first + t) % len(frames) for t in range(settings.num_frames)]
-        window = frames[indices]  # (T, H, W, 3)
-        flows = flow_from_start(window, method=settings.flow_method or DEFAULT_METHOD)  # (T-1, 2, H, W)
-        motion_texture = np.concatenate([np.zeros_like(flows[:1]), flows], axis=0)  # (T, 2, H, W)
-        shift, coherence = camera_motion_score(motion_texture)
-        motion, stats = window_statistics(motion_texture, settings.num_bands, settings.fps, settings.denoise)
-        stats.update(start_frame=int(first), camera_shift_px=shift, camera_coherence=coherence)
-        if shift > settings.camera_motion_px and coherence > settings.camera_coherence:
-            report.dropped_camera += 1
-            stats["kept"] = False
-        elif stats["band_energy_share"] < settings.min_band_share:
-            report.dropped_noise += 1
-            stats["kept"] = False
-        elif stats["p95_displacement_px"] < settings.min_motion_px:
-            report.dropped_static += 1
-            stats["kept"] = False
-        else:
-            stats["kept"] = True
-            images.append(window[0])
-            spectra.append(motion.spectrum)
-        report.windows.append(stats)
-        if progress is not None:
-            progress(window_number + 1, len(starts))
 
     kept = [w for w in report.windows if w["kept"]]
     report.windows_kept = len(kept)

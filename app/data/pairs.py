@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from app.atomic import atomic_write
-from app.data.extract import SHARD_FOLDER, clip_name, fit_frames, may_wrap, parse_input, split_of
+from app.data.extract import SHARD_FOLDER, clip_frames, clip_name, may_wrap, parse_input, split_of
 
 INDEX_NAME = "index.json"
 INDEX_KIND = "renderer-pairs"
@@ -112,15 +112,10 @@ def window_plan(num_video_frames: int, settings: PairSettings, wrap: bool) -> li
 
 def read_clip_frames(spec: str, settings: PairSettings) -> np.ndarray:
     """uint8 (N, H, W, 3) frames of a clip spec at the training size and frame rate."""
-    from app.data.video import read_video, resample_fps
-
-    path, start, end = parse_input(spec)
-    video = read_video(path)
-    frames = video.frames[start:end]
-    if len(frames) == 0:
+    frames = list(clip_frames(spec, settings.fps, settings.width, settings.height))
+    if not frames:
         raise ValueError(f"The range of '{spec}' holds no frames.")
-    frames = resample_fps(frames, video.fps, settings.fps)
-    return fit_frames(frames, settings.width, settings.height)  # (N, H, W, 3)
+    return np.stack(frames)  # (N, H, W, 3)
 
 
 def build_clip(spec: str, out_dir: str, settings: PairSettings) -> PairClipReport:

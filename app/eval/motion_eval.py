@@ -165,19 +165,16 @@ class RealFrames:
 
     def _clip_frames(self, name: str):
         """All fitted frames (N, H, W, 3) of a clip, or None when its source cannot be read."""
-        from app.data.extract import fit_frames, parse_input
-        from app.data.video import read_video, resample_fps
+        from app.data.extract import clip_frames
 
         if name != self._cached_name:
             self._cached_name, self._cached_frames = name, None
             source = self.sources.get(name)
             if source:
                 try:
-                    path, start, end = parse_input(source)
-                    video = read_video(path)
-                    frames = resample_fps(video.frames[start:end], video.fps, float(self.settings["fps"]))
-                    self._cached_frames = fit_frames(frames, int(self.settings["width"]),
-                                                     int(self.settings["height"]))
+                    frames = list(clip_frames(source, float(self.settings["fps"]), int(self.settings["width"]),
+                                              int(self.settings["height"])))
+                    self._cached_frames = np.stack(frames) if frames else None
                 except (OSError, ValueError):
                     self._cached_frames = None
         return self._cached_frames

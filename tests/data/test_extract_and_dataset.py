@@ -2,7 +2,9 @@
 
 import json
 import os
+import tracemalloc
 
+import imageio_ffmpeg
 import numpy as np
 import pytest
 import torch
@@ -11,8 +13,8 @@ from app.core.normalize import denormalize_spectrum
 from app.core.spectral import Motion, motion_to_texture
 from app.data.dataset import SpectralDataset
 from app.data.extract import (
-    ExtractSettings, camera_motion_score, extract_dataset, load_index, may_wrap, parse_input,
-    window_starts,
+    Counted, ExtractSettings, camera_motion_score, extract_clip, extract_dataset, load_index, may_wrap,
+    parse_input, sliding_windows, wrapped,
 )
 from app.data.images import save_image
 from app.data.synthetic import render_synthetic_video, sinusoidal_motion_texture, textured_image
@@ -61,7 +63,7 @@ def test_extraction_keeps_swaying_windows_and_drops_still_and_panning_ones(clips
     paths, _ = clips
     _, reports = dataset_dir
     sway, still, pan = reports[paths["sway"]], reports[paths["still"]], reports[paths["pan"]]
-    assert sway.windows_kept == sway.windows_total == len(window_starts(50, 30, 10, wrap=False)) == 3
+    assert sway.windows_kept == sway.windows_total == 3  # starts 0, 10, 20 of 50 frames
     assert still.windows_kept == 0 and still.dropped_static == still.windows_total
     assert pan.windows_kept == 0 and pan.dropped_camera > 0
     assert reports[paths["broken"]].error and reports[paths["broken"]].windows_kept == 0
@@ -137,7 +139,6 @@ def test_crop_augmentation_scales_displacements(dataset_dir):
 def test_helpers():
     assert parse_input("clip[0:240]") == ("clip", 0, 240)
     assert parse_input("clip.mp4") == ("clip.mp4", 0, None)
-    assert window_starts(50, 30, 10, wrap=True) == [0, 10, 20, 30, 40]
     assert may_wrap("data/tree_loop.mp4", "loops") and not may_wrap("data/tree.mp4", "loops")
     assert may_wrap("data/tree.mp4", "always") and not may_wrap("data/tree_loop.mp4", "never")
     shift = np.zeros((5, 2, 8, 8), np.float32)
@@ -145,3 +146,86 @@ def test_helpers():
     assert camera_motion_score(shift) == (3.0, 1.0)
     with pytest.raises(ValueError):
         load_index("/nonexistent-folder")
+
+
+# --- streaming: windows slide over the frames as they are decoded ---------------------------------
+
+
+def clip_windows(num_video_frames, num_frames, stride, loops):
+    """[(start, [frame numbers])] of a clip of frames 0 .. num_video_frames - 1, as extraction sees it."""
+    frames = wrapped(Counted(range(num_video_frames)), num_frames, loops)
+    return list(sliding_windows(frames, num_frames, stride))
+
+
+@pytest.mark.parametrize("num_video_frames, num_frames, stride, loops", [
+    (50, 30, 10, False), (50, 30, 10, True), (57, 30, 7, False), (20, 30, 7, True), (16, 24, 4, True),
+    (85, 16, 20, False), (45, 16, 20, True), (14, 30, 5, True), (29, 30, 5, False), (30, 30, 5, False),
+])
+def test_windows_are_the_clip_indexed_around_its_end(num_video_frames, num_frames, stride, loops):
+    """The same windows as indexing the whole clip: frames (start + t) % N, starts every stride frames,
+    anywhere in a loop of at least T/2 frames, else only where the window fits."""
+    wraps = loops and num_video_frames >= num_frames // 2
+    last_start = num_video_frames - 1 if wraps else num_video_frames - num_frames
+    expected = [(start, [(start + t) % num_video_frames for t in range(num_frames)])
+                for start in range(0, last_start + 1, stride)]
+    assert clip_windows(num_video_frames, num_frames, stride, loops) == expected
+
+
+class Frame:
+    """A stand-in frame that counts how many frames are alive."""
+
+    alive = 0
+
+    def __init__(self):
+        Frame.alive += 1
+
+    def __del__(self):
+        Frame.alive -= 1
+
+
+@pytest.mark.parametrize("loops", [False, True])
+def test_sliding_windows_hold_one_window_of_frames_not_the_clip(loops):
+    num_frames, stride, most_alive = 30, 7, 0
+    frames = Counted(Frame() for _ in range(1000))
+    for _, window in sliding_windows(wrapped(frames, num_frames, loops), num_frames, stride):
+        most_alive = max(most_alive, Frame.alive)
+        assert len(window) == num_frames
+    head = num_frames - 1 if loops else 0  # a loop keeps its first frames to wrap around to
+    assert frames.count == 1000 and most_alive <= num_frames + stride + head
+
+
+def write_long_video(path, num_frames, width, height):
+    """An mp4 of a texture that sways, written frame by frame."""
+    texture = textured_image(height, width + 16, seed=4)
+    writer = imageio_ffmpeg.write_frames(str(path), (width, height), fps=30, macro_block_size=1)
+    writer.send(None)
+    for t in range(num_frames):
+        shift = int(round(8 + 6 * np.sin(2 * np.pi * t / 25)))
+        writer.send(np.ascontiguousarray(texture[:, shift:shift + width]))
+    writer.close()
+
+
+def test_extracting_a_long_video_holds_a_few_frames_not_the_video(tmp_path):
+    """300 frames of 320x240 decode to 69 MB; extraction streams them and stays far below that."""
+    num_frames, width, height = 300, 320, 240
+    path = tmp_path / "long.mp4"
+    write_long_video(path, num_frames, width, height)
+    settings = ExtractSettings(width=32, height=24, num_frames=16, stride=8, num_bands=4, fps=30.0)
+    tracemalloc.start()
+    try:
+        report = extract_clip(str(path), str(tmp_path / "out"), settings)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not report.error and report.frames == num_frames and report.windows_total == (300 - 16) // 8 + 1
+    decoded = num_frames * width * height * 3
+    assert peak < decoded / 10, f"peak {peak / 1e6:.1f} MB for a video of {decoded / 1e6:.1f} MB"
+
+
+def test_a_frame_folder_that_changes_size_part_way_is_one_sentence(tmp_path):
+    image = textured_image(48, 64, seed=5)
+    folder = write_frame_folder(tmp_path / "clip", [image] * 40)
+    save_image(os.path.join(folder, "f0035.png"), image[:40])
+    report = extract_clip(folder, str(tmp_path / "out"), SETTINGS)
+    assert "different sizes" in report.error and report.windows_kept == 0
+    assert not os.path.exists(tmp_path / "out" / "shards")

@@ -8,7 +8,9 @@ import pytest
 from PIL import Image
 
 from app.data import video
-from app.data.video import VideoReadError, list_videos, natural_sort_key, read_video, resample_fps
+from app.data.video import (
+    VideoReadError, list_videos, natural_sort_key, open_video, read_video, resample_fps, resample_stream,
+)
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"  # ../shared/data
 
@@ -180,6 +182,27 @@ def test_resample_down_and_identity():
     assert resample_fps(frames, 30, 30) is frames
     with pytest.raises(ValueError):
         resample_fps(frames, 0, 30)
+
+
+@pytest.mark.parametrize("source_fps, target_fps", [(25, 30), (60, 30), (30, 24), (23.976, 30), (7, 30), (240, 24)])
+def test_resample_stream_takes_the_nearest_frames_one_at_a_time(source_fps, target_fps):
+    """Frame by frame, without knowing the length in advance, the same frames as indexing the clip."""
+    for count in range(40):
+        output_count = max(1, round(count * target_fps / source_fps)) if count else 0
+        times = np.arange(output_count) / target_fps
+        nearest = np.clip(np.floor(times * source_fps + 0.5 + 1e-9).astype(int), 0, count - 1)
+        assert list(resample_stream(iter(range(count)), source_fps, target_fps)) == nearest.tolist()
+
+
+def test_open_video_decodes_as_frames_are_taken(tmp_path):
+    path = write_test_clip(tmp_path / "clip.mp4")
+
+    stream = open_video(path, start=5)
+
+    assert stream.fps == 25.0 and frame_levels([next(stream.frames), next(stream.frames)]) == [5, 6]
+    stream.frames.close()
+    with pytest.raises(StopIteration):
+        next(stream.frames)
 
 
 # --- listing -------------------------------------------------------------------------------------
