@@ -48,13 +48,22 @@ def test_motions_projects_images_and_videos_are_written_0644(tmp_path, umask_022
 
 
 def test_model_files_are_written_0644(tmp_path, umask_022):
+    from app.diffusion.pixel import PixelModelConfig, PixelMotionModel, PixelMotionNet, save_pixel_model
+    from app.diffusion.weights import save_motion_model, save_vae, tiny_motion_model
     from app.render.net import LearnedRenderer, save_renderer
     from app.train.common import save_checkpoint
 
     save_renderer(tmp_path / "renderer.safetensors", LearnedRenderer({"channels": [4, 8, 8]}))
     save_checkpoint(str(tmp_path / "checkpoint.pt"), {"model": {}, "step": 1})
-    assert oct(mode(tmp_path / "renderer.safetensors")) == oct(0o644)
-    assert oct(mode(tmp_path / "checkpoint.pt")) == oct(0o644)
+    motion_model = tiny_motion_model()
+    save_motion_model(tmp_path / "motion_model.safetensors", motion_model)
+    save_vae(tmp_path / "vae.safetensors", motion_model.vae)
+    config = PixelModelConfig(width=16, height=8, num_bands=3, channels=(8, 16), image_channels=8)
+    save_pixel_model(str(tmp_path / "pixel.safetensors"), PixelMotionModel(PixelMotionNet(config), [1.0] * 3, config))
+    written = ["renderer.safetensors", "checkpoint.pt", "motion_model.safetensors", "vae.safetensors",
+               "pixel.safetensors"]
+    assert {name: oct(mode(tmp_path / name)) for name in written} == {name: oct(0o644) for name in written}
+    assert sorted(os.listdir(tmp_path)) == sorted(written)  # no temporary file left
 
 
 def test_a_stricter_umask_is_honoured(tmp_path):

@@ -42,12 +42,13 @@ repeated over its K slices, as in sampling, where all slices share the step.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from app.diffusion.settings import settings_dict, settings_from_dict
 from app.diffusion.vae import group_norm
 
 
@@ -73,16 +74,11 @@ class UNetConfig:
             raise ValueError(f"image_downsample must be a power of two; got {self.image_downsample}.")
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["channels"] = list(self.channels)
-        return data
+        return settings_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "UNetConfig":
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"Unknown U-Net settings: {', '.join(sorted(unknown))}.")
-        return cls(**data)
+        return settings_from_dict(cls, data, "U-Net")
 
 
 # --- building blocks -----------------------------------------------------------------------------

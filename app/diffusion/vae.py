@@ -31,12 +31,14 @@ resolution 1/2^i; when f needs more levels than channels lists, the last width r
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Iterable, NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from app.diffusion.settings import settings_dict, settings_from_dict
 
 L1_WEIGHT = 1.0
 GRADIENT_WEIGHT = 0.2
@@ -74,17 +76,11 @@ class VAEConfig:
         return tuple(widths + [self.channels[-1]] * (self.num_levels - len(widths)))
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["channels"] = list(self.channels)
-        return data
+        return settings_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "VAEConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"Unknown VAE settings: {', '.join(sorted(unknown))}.")
-        return cls(**data)
+        return settings_from_dict(cls, data, "VAE")
 
 
 class VAEOutput(NamedTuple):

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from app.diffusion.schedule import SCHEDULE_KINDS, NoiseSchedule
+from app.diffusion.settings import settings_dict, settings_from_dict
 from app.diffusion.unet import MotionUNet, UNetConfig, count_parameters
 from app.diffusion.vae import SliceVAE, VAEConfig
 
@@ -57,14 +58,11 @@ class MotionModelConfig:
     fps: float = 30.0
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return settings_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "MotionModelConfig":
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"Unknown model settings: {', '.join(sorted(unknown))}.")
-        return cls(**data)
+        return settings_from_dict(cls, data, "model")
 
 
 PAPER_GUIDANCE = 1.75
@@ -143,20 +141,15 @@ def _disk_tensor(tensor: torch.Tensor) -> torch.Tensor:
     return half if bool(torch.isfinite(half).all()) else tensor.to(torch.float32)
 
 
-def _write(path: str, state: dict, metadata: dict) -> None:
-    """Write safetensors atomically: a temporary file in the same folder, then rename."""
-    from safetensors.torch import save_file
+def write_safetensors(path, state: dict, metadata: dict) -> str:
+    """Write tensors and their metadata (str -> str) as one safetensors file, atomically
+    (app.atomic: a temporary file beside it, then a rename); returns the path."""
+    from safetensors.torch import save
 
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temp_path = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    try:
-        save_file(state, temp_path, metadata=metadata)
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
+    from app.atomic import atomic_write
+
+    data = save(state, metadata=metadata)
+    return atomic_write(path, lambda file: file.write(data), suffix=".safetensors")
 
 
 def _read(path: str, format_name: str, what: str) -> tuple[dict, dict]:
@@ -282,8 +275,8 @@ def save_motion_model(path, model: MotionModel, training: dict | None = None) ->
         "scales": json.dumps([float(s) for s in model.scales]),
         "training": json.dumps(training if training is not None else model.training),
     }
-    _write(path, state, metadata)
-    return path
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return write_safetensors(path, state, metadata)
 
 
 def load_motion_model(path, device="cpu"):
@@ -328,7 +321,8 @@ def save_vae(path, vae: SliceVAE, training: dict | None = None) -> None:
     state = {name: _disk_tensor(t) for name, t in vae.state_dict().items()}
     metadata = {"format": VAE_FORMAT_NAME, "version": str(FORMAT_VERSION),
                 "vae": json.dumps(vae.config.to_dict()), "training": json.dumps(training or {})}
-    _write(os.fspath(path), state, metadata)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_safetensors(path, state, metadata)
 
 
 def load_vae(path, device="cpu") -> SliceVAE:
