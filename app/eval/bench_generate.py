@@ -24,6 +24,8 @@ import subprocess
 import sys
 import time
 
+from app.eval.rows import print_rows
+
 STEPS = 25
 BUSY_LOOP = "while True: pass"
 
@@ -134,12 +136,9 @@ def main(argv=None) -> int:
     except RuntimeError as error:
         print(f"bench generate: {error}", file=sys.stderr)
         return 1
-    for row in rows:
-        if args.json:
-            print(json.dumps(row))
-        else:
-            print(f"{row['name']:>16}  {row['steps']} steps, {row['load']}: {row['seconds']:.1f} s "
-                  f"({row['threads']} torch threads), ratio to cli {row['ratio']:.2f}")
+    print_rows(rows, args.json, lambda row: f"{row['name']:>16}  {row['steps']} steps, {row['load']}: "
+                                            f"{row['seconds']:.1f} s ({row['threads']} torch threads), "
+                                            f"ratio to cli {row['ratio']:.2f}")
     return 0
 
 

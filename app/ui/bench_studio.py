@@ -12,12 +12,13 @@ display rate (about 60 frames per second), not as fast as the machine allows.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
 from PySide6.QtCore import QEventLoop, QSettings, QTemporaryDir, QTimer
 from PySide6.QtWidgets import QApplication
+
+from app.eval.rows import print_rows
 
 
 def run_for(app: QApplication, seconds: float) -> None:
@@ -85,12 +86,8 @@ def main(argv=None) -> int:
     run_for(app, 0.5)
     row("shown again, playing")
     window.close()
-    for result in rows:
-        if args.json:
-            print(json.dumps(result))
-        else:
-            print(f"{result['state']:22s} {result['cpu_percent']:6.1f} % of a core  {result['fps']:6.1f} frames/s"
-                  f"  ({result['renderer']})")
+    print_rows(rows, args.json, lambda result: f"{result['state']:22s} {result['cpu_percent']:6.1f} % of a core  "
+                                               f"{result['fps']:6.1f} frames/s  ({result['renderer']})")
     return 0
 
 
