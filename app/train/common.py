@@ -7,15 +7,26 @@ The scripts stay readable top to bottom; what they have in common lives here, as
                                                         --save-every --threads --ema-decay
     setup_runtime(device_name, seed, threads) -> Runtime   torchrun env (WORLD_SIZE, RANK, LOCAL_RANK):
                                                         NCCL on CUDA, Gloo on CPU; single process otherwise
+    training_windows(data_dir, augment=, seed=)         the dataset's 'train' split; ValueError when empty
     make_loader(dataset, batch, runtime, seed, workers) -> (DataLoader, DistributedSampler | None)
     endless(loader, sampler)                            batches forever, one epoch after another
     wrap_ddp(model, runtime)                            DistributedDataParallel when distributed
     autocast(device)                                    bf16 autocast on CUDA, a no-op on CPU
     EMA(model, decay)                                   exponential moving average of trainable parameters
     save_checkpoint(path, state) / load_checkpoint(path, device)   atomic torch.save / torch.load
-    RunLog(run_dir, is_main)                            RUN_DIR/log.jsonl + stdout, rank 0 only
+    save_run(path, model, optimizer, ema, config, args, step)   a run's checkpoint
+    resume_checkpoint(args, runtime) -> dict | None     --resume: RUN_DIR/checkpoint.pt
+    restore(checkpoint, model, optimizer, ema) -> step  its weights, optimizer and EMA back in a run
+    fail(error) -> 2                                    one line on stderr: a run that could not start
+    RunLog(run_dir, is_main)                            RUN_DIR/log.jsonl + stdout, rank 0 only;
+                                                        .done(step, path, figures, remark) at the end
     Clock(runtime, time_limit)                          elapsed seconds agreed by all ranks, stop check
     learning_rate(step, peak, warmup, progress)         linear warm-up, cosine decay to 10 %
+    StepPlan(runtime, args)                             .begin(step, optimizer): stop or set this
+                                                        step's learning rate; .finish(step, record,
+                                                        log, save): log and checkpoint when due;
+                                                        .end(step, log) -> seconds
+    optimizer_step(optimizer, loss, parameters)         backward, gradient norm clipped to 1, step
 
 Checkpoints (RUN_DIR/checkpoint.pt) are plain dicts: {"model", "ema", "optimizer", "step",
 "config", "args"}; they are written to a temporary file and renamed (app.atomic.atomic_write), so a
@@ -161,6 +172,16 @@ def autocast(device: torch.device):
 # --- data ----------------------------------------------------------------------------------------
 
 
+def training_windows(data_dir: str, augment: bool = False, seed: int = 0):
+    """The 'train' split of a dataset folder as a SpectralDataset; ValueError when it has none."""
+    from app.data.dataset import SpectralDataset
+
+    dataset = SpectralDataset(data_dir, "train", augment=augment, seed=seed)
+    if len(dataset) == 0:
+        raise ValueError(f"The dataset '{data_dir}' has no training windows.")
+    return dataset
+
+
 def make_loader(dataset, batch: int, runtime: Runtime, seed: int = 0, workers: int = 0):
     """(DataLoader, DistributedSampler or None): shuffled; each rank sees its share under torchrun."""
     sampler = (torch.utils.data.DistributedSampler(dataset, num_replicas=runtime.world_size, rank=runtime.rank,
@@ -247,6 +268,43 @@ def load_checkpoint(path: str, device) -> dict:
     return checkpoint
 
 
+def save_run(path: str, model: torch.nn.Module, optimizer, ema: EMA | None, config, args, step: int) -> None:
+    """Checkpoint a run: the weights, their EMA (when the run keeps one), the optimizer's state, the
+    steps done, the model's config and the run's arguments."""
+    state = {"model": model.state_dict()}
+    if ema is not None:
+        state["ema"] = ema.state_dict()
+    state.update(optimizer=optimizer.state_dict(), step=step, config=config, args=vars(args))
+    save_checkpoint(path, state)
+
+
+def resume_checkpoint(args, runtime: Runtime) -> dict | None:
+    """With --resume, the run's RUN_DIR/checkpoint.pt; without, None. ValueError with one sentence
+    (and the process group ended) when it is missing or damaged."""
+    if not args.resume:
+        return None
+    try:
+        return load_checkpoint(os.path.join(args.out, CHECKPOINT_NAME), runtime.device)
+    except ValueError:
+        cleanup(runtime)
+        raise
+
+
+def restore(checkpoint: dict, model: torch.nn.Module, optimizer, ema: EMA | None = None) -> int:
+    """Put a checkpoint's weights, optimizer state and EMA back into a run; the steps it had done."""
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    if ema is not None:
+        ema.load_state_dict(checkpoint["ema"])
+    return int(checkpoint["step"])
+
+
+def fail(error) -> int:
+    """Say what went wrong in one line on stderr; the exit status of a run that could not start: 2."""
+    print(f"error: {error}", file=sys.stderr)
+    return 2
+
+
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The module inside DistributedDataParallel (or the module itself)."""
     return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
@@ -275,6 +333,11 @@ class RunLog:
     def say(self, text: str) -> None:
         if self.is_main:
             print(text, flush=True)
+
+    def done(self, step: int, path: str, figures: dict, remark: str) -> None:
+        """The run's last record (its final figures) and a sentence saying what it wrote."""
+        self.write({"step": step, "event": "done", **figures})
+        self.say(f"Wrote {path} after {step} steps ({remark}).")
 
 
 def read_log(run_dir: str) -> list[dict]:
@@ -322,6 +385,58 @@ def learning_rate(step: int, peak: float, warmup: int, progress: float) -> float
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+class StepPlan:
+    """The steps of a run: when it stops (--steps done, or --time-limit passed on the slowest rank)
+    and each step's learning rate (warm-up, then cosine decay over the steps or the time limit)."""
+
+    def __init__(self, runtime: Runtime, args):
+        self.args = args
+        self.is_main = runtime.is_main
+        self.warmup = warmup_steps(args)
+        self.clock = Clock(runtime, args.time_limit)
+        self.elapsed = 0.0  # seconds of the run when the current step began
+        self.lr = 0.0  # the current step's learning rate
+
+    def begin(self, step: int, optimizer: torch.optim.Optimizer) -> bool:
+        """Before step `step` (0-based): False when the run is over, else True with the step's
+        learning rate set on the optimizer (and in self.lr)."""
+        self.elapsed = self.clock.elapsed()
+        if step >= self.args.steps or self.clock.out_of_time(self.elapsed):
+            return False
+        progress = self.clock.progress(step, self.args.steps, self.elapsed)
+        self.lr = learning_rate(step, self.args.lr, self.warmup, progress)
+        set_learning_rate(optimizer, self.lr)
+        return True
+
+    def finish(self, step: int, record: dict, log: RunLog, save) -> None:
+        """After a step (`step` steps done): log the record with the learning rate and the seconds
+        every --log-every steps, the first and the last; save(step) every --save-every steps."""
+        if step % self.args.log_every == 0 or step == 1 or step == self.args.steps:
+            log.write(round_floats({"step": step, **record, "lr": self.lr, "seconds": self.elapsed}))
+        if self.is_main and step % self.args.save_every == 0:
+            save(step)
+
+    def end(self, step: int, log: RunLog) -> float:
+        """After the loop: say so when the time limit ended the run early; the run's seconds (every
+        rank takes part in the clock)."""
+        if step < self.args.steps:
+            log.say(f"Time limit of {self.args.time_limit:g} s reached at step {step}.")
+        return self.clock.elapsed()
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, parameters) -> None:
+    """Backpropagate the loss, clip the gradient norm of `parameters` to 1, and step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+    optimizer.step()
+
+
+def rounded(value: float | None, digits: int = 6) -> float | None:
+    """A figure for the training record: rounded, or None when there is none."""
+    return None if value is None else round(value, digits)
 
 
 def round_floats(record: dict, digits: int = 6) -> dict:

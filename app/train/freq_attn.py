@@ -22,6 +22,7 @@ attention weights; training info of every stage), log.jsonl and checkpoint.pt (-
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections import deque
@@ -57,7 +58,6 @@ def check_model_fits_data(model, dataset) -> None:
 
 
 def main(argv=None) -> int:
-    from app.data.dataset import SpectralDataset
     from app.diffusion.weights import load_motion_model, save_motion_model
 
     args = build_parser().parse_args(argv)
@@ -65,18 +65,15 @@ def main(argv=None) -> int:
     try:
         runtime = common.setup_runtime(args.device, args.seed, args.threads)
         motion_model = load_motion_model(args.model, device=runtime.device)
-        dataset = SpectralDataset(args.data, "train", augment=False)
-        if len(dataset) == 0:
-            raise ValueError(f"The dataset '{args.data}' has no training windows.")
+        dataset = common.training_windows(args.data)
         check_model_fits_data(motion_model, dataset)
+        checkpoint = common.resume_checkpoint(args, runtime)
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return common.fail(error)
     device = runtime.device
     log = common.RunLog(args.out, runtime.is_main)
     vae, unet = motion_model.vae, motion_model.unet
-    for parameter in vae.parameters():
-        parameter.requires_grad_(False)
+    vae.requires_grad_(False)
     alphas_cumprod = motion_model.alphas_cumprod.to(device)
     num_bands = motion_model.num_bands
 
@@ -86,22 +83,10 @@ def main(argv=None) -> int:
     attention = unet.frequency_attention_parameters()
     optimizer = torch.optim.AdamW(attention, lr=args.lr, weight_decay=0.0)
     ema = common.EMA(unet, args.ema_decay)  # the trainable (attention) parameters only
-    step = 0
+    step = 0 if checkpoint is None else common.restore(checkpoint, unet, optimizer, ema)
     checkpoint_path = os.path.join(args.out, common.CHECKPOINT_NAME)
-    if args.resume:
-        try:
-            checkpoint = common.load_checkpoint(checkpoint_path, device)
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            common.cleanup(runtime)
-            return 2
-        unet.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        ema.load_state_dict(checkpoint["ema"])
-        step = int(checkpoint["step"])
     model = common.wrap_ddp(unet, runtime)
     generator = torch.Generator().manual_seed(args.seed * 1000 + runtime.rank + step)
-    warmup = common.warmup_steps(args)
 
     batches = latent_batches(args, dataset, vae, runtime, generator, all_bands=True, log=log)
     val_cache = validation_cache(args, vae, device) if runtime.is_main else None
@@ -110,42 +95,25 @@ def main(argv=None) -> int:
             f"{len(dataset)} training windows, batch {args.batch} x {runtime.world_size} examples x {num_bands} "
             f"bands, device {device}, steps {step} -> {args.steps}")
 
-    def save():
-        common.save_checkpoint(checkpoint_path, {
-            "model": unet.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-            "step": step, "config": {"unet": unet.config.to_dict(), "model": args.model}, "args": vars(args)})
+    config = {"unet": unet.config.to_dict(), "model": args.model}
+    save = functools.partial(common.save_run, checkpoint_path, unet, optimizer, ema, config, args)  # save(step)
 
     # The loop.
-    clock = common.Clock(runtime, args.time_limit)
+    plan = common.StepPlan(runtime, args)
     recent = deque(maxlen=100)
-    while True:
-        elapsed = clock.elapsed()
-        if step >= args.steps or clock.out_of_time(elapsed):
-            break
-        lr = common.learning_rate(step, args.lr, warmup, clock.progress(step, args.steps, elapsed))
-        common.set_learning_rate(optimizer, lr)
-
+    while plan.begin(step, optimizer):
         latents, images, bands = next(batches)  # (B*K, 4, h, w), (B, 3, H, W), (B*K,)
         loss = diffusion_loss(model, latents, images, bands, alphas_cumprod, generator, shared_step=True)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(attention, 1.0)
-        optimizer.step()
+        common.optimizer_step(optimizer, loss, attention)
         ema.update(unet)
         step += 1
         recent.append(float(loss.detach()))
-
-        if step % args.log_every == 0 or step == 1 or step == args.steps:
-            log.write(common.round_floats({"step": step, "loss": loss, "lr": lr, "seconds": elapsed}))
-        if runtime.is_main and step % args.save_every == 0:
-            save()
-    if step < args.steps:
-        log.say(f"Time limit of {args.time_limit:g} s reached at step {step}.")
+        plan.finish(step, {"loss": loss}, log, save)
+    seconds = plan.end(step, log)
 
     # The end: checkpoint, then the final motion model with the EMA attention weights.
-    seconds = clock.elapsed()
     if runtime.is_main:
-        save()
+        save(step)
         ema.copy_to(unet)
         val_after = validation_loss(unet, val_cache, alphas_cumprod)
         training = dict(motion_model.training)
@@ -155,15 +123,12 @@ def main(argv=None) -> int:
             "lr": args.lr, "ema_decay": args.ema_decay, "flip": not args.no_flip, "device": device.type,
             "data": os.path.basename(os.path.normpath(args.data)), "train_windows": len(dataset),
             "final_loss_last100": round(float(np.mean(recent)), 6) if recent else None,
-            "val_eps_mse_before": None if val_before is None else round(val_before, 6),
-            "val_eps_mse": None if val_after is None else round(val_after, 6),
+            "val_eps_mse_before": common.rounded(val_before), "val_eps_mse": common.rounded(val_after),
             "seconds": round(seconds, 1)}
         motion_model.training = training
         path = save_motion_model(os.path.join(args.out, WEIGHTS_NAME), motion_model)
-        log.write({"step": step, "event": "done", "val_eps_mse_before": training["freq_attn"]["val_eps_mse_before"],
-                   "val_eps_mse": training["freq_attn"]["val_eps_mse"]})
-        log.say(f"Wrote {path} after {step} steps (validation eps-MSE {training['freq_attn']['val_eps_mse_before']} "
-                f"-> {training['freq_attn']['val_eps_mse']}).")
+        figures = {key: training["freq_attn"][key] for key in ("val_eps_mse_before", "val_eps_mse")}
+        log.done(step, path, figures, "validation eps-MSE {val_eps_mse_before} -> {val_eps_mse}".format(**figures))
     common.cleanup(runtime)
     return 0
 

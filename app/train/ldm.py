@@ -29,6 +29,7 @@ a validation eps-MSE), log.jsonl and checkpoint.pt (--resume).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections import deque
@@ -270,7 +271,6 @@ def validation_cache(args, vae, device) -> LatentCache | None:
 
 
 def main(argv=None) -> int:
-    from app.data.dataset import SpectralDataset
     from app.diffusion.schedule import NoiseSchedule
     from app.diffusion.unet import MotionUNet, UNetConfig
     from app.diffusion.weights import MotionModel, load_vae, save_motion_model
@@ -280,46 +280,30 @@ def main(argv=None) -> int:
     try:
         runtime = common.setup_runtime(args.device, args.seed, args.threads)
         vae = load_vae(args.vae, device=runtime.device)
-        dataset = SpectralDataset(args.data, "train", augment=False)
-        if len(dataset) == 0:
-            raise ValueError(f"The dataset '{args.data}' has no training windows.")
+        dataset = common.training_windows(args.data)
+        checkpoint = common.resume_checkpoint(args, runtime)
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return common.fail(error)
     device = runtime.device
     log = common.RunLog(args.out, runtime.is_main)
-    for parameter in vae.parameters():
-        parameter.requires_grad_(False)
+    vae.requires_grad_(False)
     schedule = NoiseSchedule()
     alphas_cumprod = schedule.alphas_cumprod().to(device)
     num_bands = len(dataset.scales)
 
     # Model (frequency attention off and frozen in stage 1), optimizer, EMA, checkpoint.
     config = dict(CONFIGS[args.config], image_downsample=vae.config.downsample_factor, max_bands=max(16, num_bands))
-    checkpoint_path = os.path.join(args.out, common.CHECKPOINT_NAME)
-    checkpoint = None
-    if args.resume:
-        try:
-            checkpoint = common.load_checkpoint(checkpoint_path, device)
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            common.cleanup(runtime)
-            return 2
+    if checkpoint is not None:
         config = checkpoint["config"]["unet"]
+    checkpoint_path = os.path.join(args.out, common.CHECKPOINT_NAME)
     unet = MotionUNet(UNetConfig.from_dict(config)).to(device)
     for parameter in unet.frequency_attention_parameters():
         parameter.requires_grad_(False)
     optimizer = torch.optim.AdamW(unet.base_parameters(), lr=args.lr, weight_decay=0.0)
     ema = common.EMA(unet, args.ema_decay)
-    step = 0
-    if checkpoint is not None:
-        unet.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        ema.load_state_dict(checkpoint["ema"])
-        step = int(checkpoint["step"])
+    step = 0 if checkpoint is None else common.restore(checkpoint, unet, optimizer, ema)
     model = common.wrap_ddp(unet, runtime)
     generator = torch.Generator().manual_seed(args.seed * 1000 + runtime.rank + step)
-    warmup = common.warmup_steps(args)
 
     batches = latent_batches(args, dataset, vae, runtime, generator, all_bands=False, log=log)
     val_cache = validation_cache(args, vae, device) if runtime.is_main else None
@@ -331,43 +315,26 @@ def main(argv=None) -> int:
             f"{runtime.world_size} slices ({args.slices_per_window} per window), device {device}, "
             f"steps {step} -> {args.steps}")
 
-    def save():
-        common.save_checkpoint(checkpoint_path, {
-            "model": unet.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-            "step": step, "config": {"unet": unet.config.to_dict(), "name": args.config}, "args": vars(args)})
+    config = {"unet": unet.config.to_dict(), "name": args.config}
+    save = functools.partial(common.save_run, checkpoint_path, unet, optimizer, ema, config, args)  # save(step)
 
     # The loop.
     model.train()
-    clock = common.Clock(runtime, args.time_limit)
+    plan = common.StepPlan(runtime, args)
     recent = deque(maxlen=100)
-    while True:
-        elapsed = clock.elapsed()
-        if step >= args.steps or clock.out_of_time(elapsed):
-            break
-        lr = common.learning_rate(step, args.lr, warmup, clock.progress(step, args.steps, elapsed))
-        common.set_learning_rate(optimizer, lr)
-
+    while plan.begin(step, optimizer):
         latents, images, bands = next(batches)  # (B, 4, h, w), (B / G, 3, H, W), (B,)
         loss = diffusion_loss(model, latents, images, bands, alphas_cumprod, generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.base_parameters(), 1.0)
-        optimizer.step()
+        common.optimizer_step(optimizer, loss, unet.base_parameters())
         ema.update(unet)
         step += 1
         recent.append(float(loss.detach()))
-
-        if step % args.log_every == 0 or step == 1 or step == args.steps:
-            log.write(common.round_floats({"step": step, "loss": loss, "lr": lr, "seconds": elapsed}))
-        if runtime.is_main and step % args.save_every == 0:
-            save()
-    if step < args.steps:
-        log.say(f"Time limit of {args.time_limit:g} s reached at step {step}.")
+        plan.finish(step, {"loss": loss}, log, save)
+    seconds = plan.end(step, log)
 
     # The end: checkpoint, then the motion model with the EMA weights.
-    seconds = clock.elapsed()
     if runtime.is_main:
-        save()
+        save(step)
         ema.copy_to(unet)
         val_mse = validation_loss(unet, val_cache, alphas_cumprod)
         training = {
@@ -379,13 +346,13 @@ def main(argv=None) -> int:
                     "device": device.type, "data": os.path.basename(os.path.normpath(args.data)),
                     "train_windows": len(dataset),
                     "final_loss_last100": round(float(np.mean(recent)), 6) if recent else None,
-                    "val_eps_mse": None if val_mse is None else round(val_mse, 6),
+                    "val_eps_mse": common.rounded(val_mse),
                     "seconds": round(seconds, 1)},
         }
         motion_model = MotionModel(vae, unet, dataset.scales, model_config, schedule, training)
         path = save_motion_model(os.path.join(args.out, WEIGHTS_NAME), motion_model)
-        log.write({"step": step, "event": "done", "val_eps_mse": training["ldm"]["val_eps_mse"]})
-        log.say(f"Wrote {path} after {step} steps (EMA weights; validation eps-MSE {training['ldm']['val_eps_mse']}).")
+        val_mse = training["ldm"]["val_eps_mse"]
+        log.done(step, path, {"val_eps_mse": val_mse}, f"EMA weights; validation eps-MSE {val_mse}")
     common.cleanup(runtime)
     return 0
 

@@ -22,6 +22,7 @@ checkpoint.pt.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections import deque
@@ -216,65 +217,46 @@ def main(argv=None) -> int:
     checkpoint_path = os.path.join(args.out, common.CHECKPOINT_NAME)
     if args.resume and os.path.isfile(checkpoint_path):
         try:
-            checkpoint = common.load_checkpoint(checkpoint_path, device)
-            net.load_state_dict(checkpoint["model"])
-            optimizer.load_state_dict(checkpoint["optimizer"])
-            ema.load_state_dict(checkpoint["ema"])
-            step = int(checkpoint["step"])
+            step = common.restore(common.load_checkpoint(checkpoint_path, device), net, optimizer, ema)
         except (ValueError, KeyError, RuntimeError) as error:
-            print(f"error: the checkpoint '{checkpoint_path}' does not fit this run ({error}).", file=sys.stderr)
-            return 2
+            return common.fail(f"the checkpoint '{checkpoint_path}' does not fit this run ({error}).")
     model = common.wrap_ddp(net, runtime)
     generator = torch.Generator().manual_seed(args.seed * 1000 + runtime.rank + step)
-    warmup = common.warmup_steps(args)
     parameters = sum(p.numel() for p in net.parameters())
     log.say(f"pixel prior (widths {list(config.channels)}): {parameters:,} parameters, {len(dataset)} windows from "
             f"{len(set(w['clip'] for w in dataset.windows))} clips, grid {width}x{height}, batch {args.batch}, "
             f"device {device}, steps {step} -> {args.steps}")
 
-    def save():
-        common.save_checkpoint(checkpoint_path, {
-            "model": net.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-            "step": step, "config": config.to_dict(), "args": vars(args)})
+    save = functools.partial(common.save_run, checkpoint_path, net, optimizer, ema, config.to_dict(), args)  # save(step)
 
     model.train()
-    clock = common.Clock(runtime, args.time_limit)
+    plan = common.StepPlan(runtime, args)
     recent = deque(maxlen=200)
     views = photos.shape[1]
     best_val = None
-    while True:
-        elapsed = clock.elapsed()
-        if step >= args.steps or clock.out_of_time(elapsed):
-            break
-        lr = common.learning_rate(step, args.lr, warmup, clock.progress(step, args.steps, elapsed))
-        common.set_learning_rate(optimizer, lr)
-
+    while plan.begin(step, optimizer):
         rows = torch.multinomial(weights, args.batch, replacement=True, generator=generator)
         view = torch.randint(0, views, (args.batch,), generator=generator)
         batch_photos = jitter(photos[rows, view].float() / 255.0, generator).to(device)  # (B, 3, 2h, 2w)
         batch_motions = motions[rows, view].to(device)  # (B, 4 (K-1), h, w)
         loss = diffusion_loss(model, batch_motions, batch_photos, alphas_cumprod, generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        optimizer.step()
+        common.optimizer_step(optimizer, loss, net.parameters())
         ema.update(net)
         step += 1
         recent.append(float(loss.detach()))
 
         if step % args.log_every == 0 or step == 1:
-            log.write(common.round_floats({"step": step, "loss": float(np.mean(recent)), "lr": lr, "seconds": elapsed}))
+            log.write(common.round_floats({"step": step, "loss": float(np.mean(recent)), "lr": plan.lr,
+                                           "seconds": plan.elapsed}))
         if runtime.is_main and step % args.val_every == 0 and val_photos is not None:
             val = validation_loss(net, val_photos, val_motions, alphas_cumprod)
             log.write(common.round_floats({"step": step, "val_v_mse": val}))
         if runtime.is_main and step % args.save_every == 0:
-            save()
-    if step < args.steps:
-        log.say(f"Time limit of {args.time_limit:g} s reached at step {step}.")
+            save(step)
+    seconds = plan.end(step, log)
 
-    seconds = clock.elapsed()
     if runtime.is_main:
-        save()
+        save(step)
         ema.copy_to(net)
         best_val = validation_loss(net, val_photos, val_motions, alphas_cumprod)
         training = {"stage": "pixel", "command": command, "steps": step, "batch": args.batch * runtime.world_size,
@@ -283,11 +265,10 @@ def main(argv=None) -> int:
                     "clip_balance": not args.no_clip_balance, "flip": not args.no_flip,
                     "crops": args.crops, "init": args.init,
                     "final_loss_last200": round(float(np.mean(recent)), 6) if recent else None,
-                    "val_v_mse": None if best_val is None else round(best_val, 6), "seconds": round(seconds, 1)}
+                    "val_v_mse": common.rounded(best_val), "seconds": round(seconds, 1)}
         path = save_pixel_model(os.path.join(args.out, WEIGHTS_NAME),
                                 PixelMotionModel(net, dataset.scales, config, training))
-        log.write({"step": step, "event": "done", "val_v_mse": training["val_v_mse"]})
-        log.say(f"Wrote {path} after {step} steps (EMA weights; validation v-MSE {training['val_v_mse']}).")
+        log.done(step, path, {"val_v_mse": training["val_v_mse"]}, f"EMA weights; validation v-MSE {training['val_v_mse']}")
     common.cleanup(runtime)
     return 0
 

@@ -27,6 +27,7 @@ is written with the training info. RUN_DIR also gets log.jsonl and checkpoint.pt
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections import deque
@@ -121,91 +122,56 @@ def main(argv=None) -> int:
     command = common.command_line("python -m app train vae", argv)
     try:
         runtime = common.setup_runtime(args.device, args.seed, args.threads)
+        # Data: augmented training windows; one random band per example is picked in the loop.
+        dataset = common.training_windows(args.data, augment=True, seed=args.seed)
+        checkpoint = common.resume_checkpoint(args, runtime)
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return common.fail(error)
     device = runtime.device
     log = common.RunLog(args.out, runtime.is_main)
-
-    # Data: augmented training windows; one random band per example is picked in the loop.
-    try:
-        dataset = SpectralDataset(args.data, "train", augment=True, seed=args.seed)
-        if len(dataset) == 0:
-            raise ValueError(f"The dataset '{args.data}' has no training windows.")
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        common.cleanup(runtime)
-        return 2
     per_window = max(1, min(args.slices_per_window, len(dataset.scales), args.batch))
     loader, sampler = common.make_loader(dataset, args.batch // per_window, runtime, args.seed, args.workers)
     generator = torch.Generator().manual_seed(args.seed * 1000 + runtime.rank)  # bands and crops
 
     # Model, optimizer, and the checkpoint to resume from.
-    config = dict(CONFIGS[args.config])
+    config = dict(CONFIGS[args.config]) if checkpoint is None else checkpoint["config"]["vae"]
     step = 0
     checkpoint_path = os.path.join(args.out, common.CHECKPOINT_NAME)
-    checkpoint = None
-    if args.resume:
-        try:
-            checkpoint = common.load_checkpoint(checkpoint_path, device)
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            common.cleanup(runtime)
-            return 2
-        config = checkpoint["config"]["vae"]
     vae = SliceVAE(VAEConfig.from_dict(config)).to(device)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.0)
     if checkpoint is not None:
-        vae.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        step = int(checkpoint["step"])
+        step = common.restore(checkpoint, vae, optimizer)
         generator.manual_seed(args.seed * 1000 + runtime.rank + step)
     model = common.wrap_ddp(vae, runtime)
-    warmup = common.warmup_steps(args)
     crop = f"{args.crop[0]}x{args.crop[1]}" if args.crop else "none"
     log.say(f"vae ({args.config}): {sum(p.numel() for p in vae.parameters()):,} parameters, "
             f"{len(dataset)} training windows, {dataset.scales.shape[0]} bands, crop {crop}, "
             f"batch {args.batch} x {runtime.world_size} slices ({per_window} per window), device {device}, steps {step} -> {args.steps}")
 
-    def save():
-        common.save_checkpoint(checkpoint_path, {
-            "model": vae.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-            "config": {"vae": vae.config.to_dict(), "name": args.config}, "args": vars(args)})
+    config = {"vae": vae.config.to_dict(), "name": args.config}
+    save = functools.partial(common.save_run, checkpoint_path, vae, optimizer, None, config, args)  # save(step)
 
     # The loop.
     model.train()
-    clock = common.Clock(runtime, args.time_limit)
+    plan = common.StepPlan(runtime, args)
     recent = deque(maxlen=50)  # the last steps' losses, for the final figures
     for batch in common.endless(loader, sampler):
-        elapsed = clock.elapsed()
-        if step >= args.steps or clock.out_of_time(elapsed):
+        if not plan.begin(step, optimizer):
             break
-        lr = common.learning_rate(step, args.lr, warmup, clock.progress(step, args.steps, elapsed))
-        common.set_learning_rate(optimizer, lr)
-
         x = random_band_slices(batch["normalized"], generator, per_window)  # (B, 4, H, W)
         x = random_crop(x, args.crop, generator).to(device, non_blocking=True)
         with common.autocast(device):
             output = model(x)
         losses = vae_loss(x, output.reconstruction, output.mean, output.logvar)
-        optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        optimizer.step()
+        common.optimizer_step(optimizer, losses["loss"], vae.parameters())
         step += 1
         recent.append({k: float(v.detach()) for k, v in losses.items()})
-
-        if step % args.log_every == 0 or step == 1 or step == args.steps:
-            log.write(common.round_floats({"step": step, **losses, "lr": lr, "seconds": elapsed}))
-        if runtime.is_main and step % args.save_every == 0:
-            save()
-    if step < args.steps:
-        log.say(f"Time limit of {args.time_limit:g} s reached at step {step}.")
+        plan.finish(step, losses, log, save)
+    seconds = plan.end(step, log)
 
     # The end: checkpoint, latent scale, validation error, weights.
-    seconds = clock.elapsed()  # every rank takes part in the clock
     if runtime.is_main:
-        save()
+        save(step)
         plain = SpectralDataset(args.data, "train", augment=False)
         vae.eval()
         vae.config.scale_factor = latent_scale(vae, plain, device, args.scale_items)
@@ -218,17 +184,14 @@ def main(argv=None) -> int:
             "batch": args.batch * runtime.world_size, "slices_per_window": per_window, "lr": args.lr, "crop": crop, "device": device.type,
             "data": os.path.basename(os.path.normpath(args.data)), "train_windows": len(dataset),
             "val_windows": len(validation), "final_losses_last50": final,
-            "val_reconstruction_l1": None if val_l1 is None else round(val_l1, 5),
-            "train_reconstruction_l1": None if train_l1 is None else round(train_l1, 5),
+            "val_reconstruction_l1": common.rounded(val_l1, 5), "train_reconstruction_l1": common.rounded(train_l1, 5),
             "latent_scale": round(vae.config.scale_factor, 6), "seconds": round(seconds, 1),
         }
         path = os.path.join(args.out, WEIGHTS_NAME)
         save_vae(path, vae, training)
-        log.write({"step": step, "event": "done", "val_reconstruction_l1": training["val_reconstruction_l1"],
-                   "train_reconstruction_l1": training["train_reconstruction_l1"],
-                   "latent_scale": training["latent_scale"]})
-        log.say(f"Wrote {path} after {step} steps (validation L1 {training['val_reconstruction_l1']}, "
-                f"latent scale {vae.config.scale_factor:.4f}).")
+        figures = {key: training[key] for key in ("val_reconstruction_l1", "train_reconstruction_l1", "latent_scale")}
+        log.done(step, path, figures, f"validation L1 {training['val_reconstruction_l1']}, "
+                                      f"latent scale {vae.config.scale_factor:.4f}")
     common.cleanup(runtime)
     return 0
 
