@@ -364,10 +364,8 @@ def extract_clip(spec: str, out_dir: str, settings: ExtractSettings) -> ClipRepo
     spectrum_stack = (np.stack(spectra) if spectra else
                       np.zeros((0, settings.num_bands, 2, settings.height, settings.width), np.complex64))
     atomic_write(os.path.join(shard_dir, name + ".npz"),
-                        lambda file: np.savez(file, images=image_stack, spectra=spectrum_stack))
-    # The sidecar is written last: its presence marks the clip as finished.
-    atomic_write(os.path.join(shard_dir, name + ".json"),
-                        lambda file: file.write(json.dumps(asdict(report), indent=1).encode("utf-8")))
+                 lambda file: np.savez(file, images=image_stack, spectra=spectrum_stack))
+    write_json(os.path.join(shard_dir, name + ".json"), asdict(report))  # last: marks the clip finished
     return report
 
 
@@ -455,9 +453,13 @@ def write_index(out_dir: str, reports: list[ClipReport], settings: ExtractSettin
         "clips": [{k: v for k, v in asdict(r).items() if k != "windows"} | {"split": split_of(r.name)}
                   for r in reports],
     }
-    atomic_write(os.path.join(out_dir, INDEX_NAME),
-                        lambda file: file.write(json.dumps(index, indent=1).encode("utf-8")))
+    write_json(os.path.join(out_dir, INDEX_NAME), index)
     return index
+
+
+def write_json(path: str, data) -> str:
+    """data as indented JSON (an index.json, a clip's sidecar), written atomically."""
+    return atomic_write(path, lambda file: file.write(json.dumps(data, indent=1).encode("utf-8")))
 
 
 def clip_balanced_scales(spectra_by_clip: dict, samples_per_clip: int = 200_000, seed: int = 0) -> np.ndarray:

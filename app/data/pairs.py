@@ -41,9 +41,10 @@ import numpy as np
 import torch
 
 from app.atomic import atomic_write
-from app.data.extract import SHARD_FOLDER, clip_frames, clip_name, may_wrap, parse_input, split_of
+from app.data.extract import (
+    INDEX_NAME, SHARD_FOLDER, clip_frames, clip_name, may_wrap, parse_input, split_of, write_json,
+)
 
-INDEX_NAME = "index.json"
 INDEX_KIND = "renderer-pairs"
 DEFAULT_OFFSETS = (3, 8, 15, 30, 60, 100, 149)
 
@@ -172,9 +173,7 @@ def build_clip(spec: str, out_dir: str, settings: PairSettings) -> PairClipRepor
         pair_t=np.asarray(pair_t, np.int32),
     )
     atomic_write(os.path.join(shard_dir, name + ".npz"), lambda file: np.savez(file, **arrays))
-    # The sidecar is written last: its presence marks the clip as finished.
-    atomic_write(os.path.join(shard_dir, name + ".json"),
-                        lambda file: file.write(json.dumps(asdict(report), indent=1).encode("utf-8")))
+    write_json(os.path.join(shard_dir, name + ".json"), asdict(report))  # last: marks the clip finished
     return report
 
 
@@ -255,8 +254,7 @@ def write_index(out_dir: str, reports: list[PairClipReport], settings: PairSetti
         "pairs": {split: sum(c["pairs"] for c in clips if c["split"] == split and c["shard"])
                   for split in ("train", "val")},
     }
-    atomic_write(os.path.join(out_dir, INDEX_NAME),
-                        lambda file: file.write(json.dumps(index, indent=1).encode("utf-8")))
+    write_json(os.path.join(out_dir, INDEX_NAME), index)
     return index
 
 
