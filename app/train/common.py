@@ -27,6 +27,9 @@ The scripts stay readable top to bottom; what they have in common lives here, as
                                                         log, save): log and checkpoint when due;
                                                         .end(step, log) -> seconds
     optimizer_step(optimizer, loss, parameters)         backward, gradient norm clipped to 1, step
+    run_steps(runtime, args, optimizer, step, take_step, log, save, keep)
+                                                        the loop: take_step() until the plan stops ->
+                                                        (steps done, last `keep` losses, seconds)
 
 Checkpoints (RUN_DIR/checkpoint.pt) are plain dicts: {"model", "ema", "optimizer", "step",
 "config", "args"}; they are written to a temporary file and renamed (app.atomic.atomic_write), so a
@@ -46,6 +49,7 @@ import random
 import shlex
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -432,6 +436,22 @@ def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, paramet
     loss.backward()
     torch.nn.utils.clip_grad_norm_(parameters, 1.0)
     optimizer.step()
+
+
+def run_steps(runtime: Runtime, args, optimizer: torch.optim.Optimizer, step: int, take_step, log: RunLog,
+              save, keep: int) -> tuple[int, list[dict], float]:
+    """The training loop: take_step() until the run is over (StepPlan: --steps or --time-limit),
+    the learning rate set before each step, its losses (name -> tensor) logged and the run
+    checkpointed (save(step)) when due. Returns the steps done (counting those before `step`), the
+    losses of the last `keep` steps (name -> float) and the run's seconds."""
+    plan = StepPlan(runtime, args)
+    recent = deque(maxlen=keep)
+    while plan.begin(step, optimizer):
+        losses = take_step()
+        step += 1
+        recent.append({name: float(value.detach()) for name, value in losses.items()})
+        plan.finish(step, losses, log, save)
+    return step, list(recent), plan.end(step, log)
 
 
 def rounded(value: float | None, digits: int = 6) -> float | None:

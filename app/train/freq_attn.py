@@ -25,7 +25,6 @@ import argparse
 import functools
 import os
 import sys
-from collections import deque
 
 import numpy as np
 import torch
@@ -98,18 +97,14 @@ def main(argv=None) -> int:
     config = {"unet": unet.config.to_dict(), "model": args.model}
     save = functools.partial(common.save_run, checkpoint_path, unet, optimizer, ema, config, args)  # save(step)
 
-    # The loop.
-    plan = common.StepPlan(runtime, args)
-    recent = deque(maxlen=100)
-    while plan.begin(step, optimizer):
+    def take_step() -> dict:
         latents, images, bands = next(batches)  # (B*K, 4, h, w), (B, 3, H, W), (B*K,)
         loss = diffusion_loss(model, latents, images, bands, alphas_cumprod, generator, shared_step=True)
         common.optimizer_step(optimizer, loss, attention)
         ema.update(unet)
-        step += 1
-        recent.append(float(loss.detach()))
-        plan.finish(step, {"loss": loss}, log, save)
-    seconds = plan.end(step, log)
+        return {"loss": loss}
+
+    step, recent, seconds = common.run_steps(runtime, args, optimizer, step, take_step, log, save, keep=100)
 
     # The end: checkpoint, then the final motion model with the EMA attention weights.
     if runtime.is_main:
@@ -122,7 +117,7 @@ def main(argv=None) -> int:
             "command": command, "steps": step, "batch_examples": args.batch * runtime.world_size,
             "lr": args.lr, "ema_decay": args.ema_decay, "flip": not args.no_flip, "device": device.type,
             "data": os.path.basename(os.path.normpath(args.data)), "train_windows": len(dataset),
-            "final_loss_last100": round(float(np.mean(recent)), 6) if recent else None,
+            "final_loss_last100": round(float(np.mean([r["loss"] for r in recent])), 6) if recent else None,
             "val_eps_mse_before": common.rounded(val_before), "val_eps_mse": common.rounded(val_after),
             "seconds": round(seconds, 1)}
         motion_model.training = training

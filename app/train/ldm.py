@@ -32,7 +32,6 @@ import argparse
 import functools
 import os
 import sys
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -318,19 +317,15 @@ def main(argv=None) -> int:
     config = {"unet": unet.config.to_dict(), "name": args.config}
     save = functools.partial(common.save_run, checkpoint_path, unet, optimizer, ema, config, args)  # save(step)
 
-    # The loop.
-    model.train()
-    plan = common.StepPlan(runtime, args)
-    recent = deque(maxlen=100)
-    while plan.begin(step, optimizer):
+    def take_step() -> dict:
         latents, images, bands = next(batches)  # (B, 4, h, w), (B / G, 3, H, W), (B,)
         loss = diffusion_loss(model, latents, images, bands, alphas_cumprod, generator)
         common.optimizer_step(optimizer, loss, unet.base_parameters())
         ema.update(unet)
-        step += 1
-        recent.append(float(loss.detach()))
-        plan.finish(step, {"loss": loss}, log, save)
-    seconds = plan.end(step, log)
+        return {"loss": loss}
+
+    model.train()
+    step, recent, seconds = common.run_steps(runtime, args, optimizer, step, take_step, log, save, keep=100)
 
     # The end: checkpoint, then the motion model with the EMA weights.
     if runtime.is_main:
@@ -345,7 +340,7 @@ def main(argv=None) -> int:
                     "flip": not args.no_flip, "slices_per_window": args.slices_per_window,
                     "device": device.type, "data": os.path.basename(os.path.normpath(args.data)),
                     "train_windows": len(dataset),
-                    "final_loss_last100": round(float(np.mean(recent)), 6) if recent else None,
+                    "final_loss_last100": round(float(np.mean([r["loss"] for r in recent])), 6) if recent else None,
                     "val_eps_mse": common.rounded(val_mse),
                     "seconds": round(seconds, 1)},
         }

@@ -30,7 +30,6 @@ import argparse
 import functools
 import os
 import sys
-from collections import deque
 
 import numpy as np
 import torch
@@ -151,23 +150,20 @@ def main(argv=None) -> int:
     config = {"vae": vae.config.to_dict(), "name": args.config}
     save = functools.partial(common.save_run, checkpoint_path, vae, optimizer, None, config, args)  # save(step)
 
-    # The loop.
-    model.train()
-    plan = common.StepPlan(runtime, args)
-    recent = deque(maxlen=50)  # the last steps' losses, for the final figures
-    for batch in common.endless(loader, sampler):
-        if not plan.begin(step, optimizer):
-            break
-        x = random_band_slices(batch["normalized"], generator, per_window)  # (B, 4, H, W)
+    batches = common.endless(loader, sampler)
+
+    def take_step() -> dict:
+        x = random_band_slices(next(batches)["normalized"], generator, per_window)  # (B, 4, H, W)
         x = random_crop(x, args.crop, generator).to(device, non_blocking=True)
         with common.autocast(device):
             output = model(x)
         losses = vae_loss(x, output.reconstruction, output.mean, output.logvar)
         common.optimizer_step(optimizer, losses["loss"], vae.parameters())
-        step += 1
-        recent.append({k: float(v.detach()) for k, v in losses.items()})
-        plan.finish(step, losses, log, save)
-    seconds = plan.end(step, log)
+        return losses
+
+    model.train()
+    # recent: the last steps' losses, for the final figures
+    step, recent, seconds = common.run_steps(runtime, args, optimizer, step, take_step, log, save, keep=50)
 
     # The end: checkpoint, latent scale, validation error, weights.
     if runtime.is_main:
