@@ -46,12 +46,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from app.diffusion.bundle import ModelGrid
 from app.diffusion.schedule import NoiseSchedule, alpha_bar_at
 from app.diffusion.unet import ResBlock, SpatialSelfAttention, timestep_embedding, zero_module
 from app.diffusion.vae import group_norm
 
 FORMAT_NAME = "aeolus-pixel-motion-model"
 FORMAT_VERSION = 1
+ENVELOPE_PREFIX = "envelope."  # tensors of the optional motion envelope in the model file
 
 
 @dataclass
@@ -228,13 +230,15 @@ def v_target(x0: torch.Tensor, noise: torch.Tensor, alpha: torch.Tensor) -> torc
 
 
 @dataclass
-class PixelMotionModel:
-    """A trained pixel-space prior: network, per-band scales (K,), config, training record."""
+class PixelMotionModel(ModelGrid):
+    """A trained pixel-space prior: network, per-band scales (K,), config, training record, and an
+    optional motion envelope (app.diffusion.envelope) that sets each band's strength per pixel."""
 
     net: PixelMotionNet
     scales: np.ndarray
     config: PixelModelConfig
     training: dict = field(default_factory=dict)
+    envelope: nn.Module | None = None  # EnvelopeNet
 
     def __post_init__(self):
         self.scales = np.asarray(self.scales, np.float32)
@@ -246,28 +250,20 @@ class PixelMotionModel:
         return NoiseSchedule(self.config.schedule, self.config.num_train_steps).alphas_cumprod()
 
     @property
-    def num_bands(self) -> int:
-        return self.config.num_bands
-
-    @property
     def guidance(self) -> float:
         """The classifier-free guidance weight this model samples with by default."""
         return self.config.guidance
 
-    @property
-    def width(self) -> int:
-        return self.config.width
-
-    @property
-    def height(self) -> int:
-        return self.config.height
-
     def to(self, device) -> "PixelMotionModel":
         self.net.to(device)
+        if self.envelope is not None:
+            self.envelope.to(device)
         return self
 
     def eval(self) -> "PixelMotionModel":
         self.net.eval()
+        if self.envelope is not None:
+            self.envelope.eval()
         return self
 
     def parameter_counts(self) -> dict:
@@ -280,12 +276,16 @@ def save_pixel_model(path: str, model: PixelMotionModel) -> str:
 
     from app.atomic import atomic_write
 
-    state = {name: (tensor.detach().to("cpu", torch.float16) if tensor.is_floating_point() else tensor.detach().cpu())
-             .contiguous() for name, tensor in model.net.state_dict().items()}
+    tensors = dict(model.net.state_dict())
     metadata = {"format": FORMAT_NAME, "version": str(FORMAT_VERSION),
                 "config": json.dumps(model.config.to_dict()),
                 "scales": json.dumps([float(s) for s in model.scales]),
                 "training": json.dumps(model.training)}
+    if model.envelope is not None:
+        tensors.update({ENVELOPE_PREFIX + name: tensor for name, tensor in model.envelope.state_dict().items()})
+        metadata["envelope"] = json.dumps(model.envelope.config.to_dict())
+    state = {name: (tensor.detach().to("cpu", torch.float16) if tensor.is_floating_point() else tensor.detach().cpu())
+             .contiguous() for name, tensor in tensors.items()}
     data = save(state, metadata=metadata)
     atomic_write(path, lambda file: file.write(data), suffix=".safetensors")
     return path
@@ -319,10 +319,19 @@ def load_pixel_model(path: str, device="cpu") -> PixelMotionModel:
         config = PixelModelConfig(**config_data)
         scales = np.asarray(json.loads(metadata["scales"]), np.float32)
         training = json.loads(metadata.get("training", "{}"))
-        state = load_file(path)
+        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(path).items()}
+        envelope = None
+        if "envelope" in metadata:
+            from app.diffusion.envelope import EnvelopeConfig, EnvelopeNet
+
+            envelope = EnvelopeNet(EnvelopeConfig(**json.loads(metadata["envelope"])))
+            if envelope.config.num_bands != config.num_bands:
+                raise ValueError("its envelope has another number of bands")
+            envelope.load_state_dict({k[len(ENVELOPE_PREFIX):]: v for k, v in state.items()
+                                      if k.startswith(ENVELOPE_PREFIX)})
         net = PixelMotionNet(config)
-        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-        model = PixelMotionModel(net, scales, config, training)
+        net.load_state_dict({k: v for k, v in state.items() if not k.startswith(ENVELOPE_PREFIX)})
+        model = PixelMotionModel(net, scales, config, training, envelope)
     except Exception as error:  # noqa: BLE001 - one sentence for any broken file
         raise ValueError(f"'{name}' is not a usable pixel motion model ({str(error).splitlines()[0][:200]}).") from None
     return model.to(device).eval()
@@ -431,8 +440,9 @@ def predict_pixel_motion(image: np.ndarray, model: PixelMotionModel, num_steps: 
     """Sample a spectral volume for a photo; a Motion at the photo's size (see predict_motion).
     guidance None: the model's own (model.guidance)."""
     from app.core.spectral import Motion
+    from app.diffusion.envelope import apply_envelope
     from app.diffusion.guidance import loop_guided_denoiser
-    from app.diffusion.sampler import cfg_denoiser, ddim_sample
+    from app.diffusion.sampler import cfg_denoiser, ddim_sample, with_preview
 
     photo = np.asarray(image)
     config = model.config
@@ -452,20 +462,26 @@ def predict_pixel_motion(image: np.ndarray, model: PixelMotionModel, num_steps: 
     def decode(x):
         return stacked_to_spectrum(x / config.data_scale, scales, config.num_bands)
 
+    envelope = None  # (1, K-1, h, w) log band power the model's envelope predicts for this photo
+    if model.envelope is not None:
+        with torch.no_grad():
+            envelope = model.envelope(image_tensor)
+
+    def decode_final(x):
+        normalized = x / config.data_scale
+        if envelope is not None:
+            normalized = apply_envelope(normalized, envelope.expand(x.shape[0], -1, -1, -1))
+        return stacked_to_spectrum(normalized, scales, config.num_bands)
+
     denoise = cfg_denoiser(model_call, model.guidance if guidance is None else guidance)
     if loop:
         denoise = loop_guided_denoiser(denoise, decode, config.num_frames, alphas_cumprod, weight_u=loop_weight)
 
     def to_motion(x) -> Motion:
-        spectrum = decode(x)[0].cpu().numpy()  # (K, 2, h, w)
+        spectrum = decode_final(x)[0].cpu().numpy()  # (K, 2, h, w)
         return guided_upsample(Motion(spectrum, config.num_frames, config.fps), photo)
 
-    def on_step(step, total, x, x0_pred):
-        if preview is not None and (step % max(1, preview_every) == 0 or step == total):
-            with torch.no_grad():
-                preview(to_motion(x0_pred))
-        return callback(step, total, x, x0_pred) if callback is not None else None
-
+    on_step = with_preview(callback, preview, preview_every, to_motion)
     generator = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
         x = ddim_sample(denoise, shape, alphas_cumprod, num_steps, generator=generator, eta=eta, callback=on_step,

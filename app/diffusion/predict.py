@@ -26,7 +26,7 @@ import torch
 from app.core.normalize import denormalize_spectrum_torch
 from app.core.spectral import Motion, resize_motion
 from app.diffusion.guidance import loop_guided_denoiser
-from app.diffusion.sampler import cfg_denoiser, ddim_sample
+from app.diffusion.sampler import cfg_denoiser, ddim_sample, with_preview
 from app.diffusion.pixel import model_image
 from app.diffusion.weights import MotionModel
 
@@ -84,12 +84,7 @@ def predict_motion(image: np.ndarray, model: MotionModel, num_steps: int = DEFAU
         motion = Motion(spectrum.cpu().numpy().astype(np.complex64), model.config.num_frames, model.config.fps)
         return resize_motion(motion, photo_height, photo_width)
 
-    def on_step(step, total, x, x0_pred):
-        if preview is not None and (step % max(1, preview_every) == 0 or step == total):
-            with torch.no_grad():
-                preview(to_motion(x0_pred))
-        return callback(step, total, x, x0_pred) if callback is not None else None
-
+    on_step = with_preview(callback, preview, preview_every, to_motion)
     generator = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
         latents = ddim_sample(denoise, shape, alphas_cumprod, num_steps, generator=generator, eta=eta,

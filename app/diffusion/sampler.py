@@ -46,6 +46,20 @@ def draw_noise(shape, generator: torch.Generator | None, device, dtype=torch.flo
     return noise.to(device=device, dtype=dtype)
 
 
+def with_preview(callback, preview, preview_every: int, to_motion):
+    """A sampler callback that also calls preview(to_motion(x0_pred)) every `preview_every` steps
+    and at the last (a live preview of the clean estimate), then the caller's callback (its return
+    value, True to cancel, passes through)."""
+
+    def on_step(step, total, x, x0_pred):
+        if preview is not None and (step % max(1, preview_every) == 0 or step == total):
+            with torch.no_grad():
+                preview(to_motion(x0_pred))
+        return callback(step, total, x, x0_pred) if callback is not None else None
+
+    return on_step
+
+
 def ddim_sample(denoise: Denoiser, shape, alphas_cumprod: torch.Tensor, num_steps: int,
                 generator: torch.Generator | None = None, eta: float = 0.0, callback=None,
                 x_init: torch.Tensor | None = None, recurrence_steps: int = 1, device="cpu",

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from app.diffusion.bundle import ModelGrid
 from app.diffusion.schedule import SCHEDULE_KINDS, NoiseSchedule
 from app.diffusion.settings import settings_dict, settings_from_dict
 from app.diffusion.unet import MotionUNet, UNetConfig, count_parameters
@@ -69,7 +70,7 @@ PAPER_GUIDANCE = 1.75
 
 
 @dataclass
-class MotionModel:
+class MotionModel(ModelGrid):
     """Everything predict_motion needs: the networks, the per-band scales and the schedule."""
 
     vae: SliceVAE
@@ -90,18 +91,6 @@ class MotionModel:
     @property
     def alphas_cumprod(self) -> torch.Tensor:
         return self.schedule.alphas_cumprod()
-
-    @property
-    def num_bands(self) -> int:
-        return self.config.num_bands
-
-    @property
-    def width(self) -> int:
-        return self.config.width
-
-    @property
-    def height(self) -> int:
-        return self.config.height
 
     @property
     def guidance(self) -> float:
