@@ -14,7 +14,7 @@
     python -m app batch PHOTO_DIR -o OUT_DIR [--format mp4|gif|webm]
     python -m app selftest
     python -m app info MOTION.npz
-    python -m app train renderer|vae|ldm|freq-attn|pixel|envelope --data DIR --out RUN_DIR ...
+    python -m app train renderer|vae|ldm|freq-attn|pixel --data DIR --out RUN_DIR ...
     python -m app eval render|motion --data DIR [--json]
     python -m app bench flow|render|predict|gl|export|studio|generate [--json]
 
@@ -459,7 +459,7 @@ def run_train(args) -> int:
     from importlib import import_module
 
     modules = {"renderer": "app.train.renderer", "vae": "app.train.vae", "ldm": "app.train.ldm",
-               "freq-attn": "app.train.freq_attn", "pixel": "app.train.pixel", "envelope": "app.train.envelope"}
+               "freq-attn": "app.train.freq_attn", "pixel": "app.train.pixel"}
     return import_module(modules[args.what]).main(args.rest)
 
 
@@ -645,7 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.set_defaults(func=run_batch)
 
     train = verbs.add_parser("train", help="train a model (torchrun-ready)", add_help=False)
-    train.add_argument("what", choices=["renderer", "vae", "ldm", "freq-attn", "pixel", "envelope"])
+    train.add_argument("what", choices=["renderer", "vae", "ldm", "freq-attn", "pixel"])
     train.add_argument("rest", nargs=argparse.REMAINDER)
     train.set_defaults(func=run_train)
 

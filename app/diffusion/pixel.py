@@ -53,7 +53,6 @@ from app.diffusion.vae import group_norm
 
 FORMAT_NAME = "aeolus-pixel-motion-model"
 FORMAT_VERSION = 1
-ENVELOPE_PREFIX = "envelope."  # tensors of the optional motion envelope in the model file
 
 
 @dataclass
@@ -231,14 +230,12 @@ def v_target(x0: torch.Tensor, noise: torch.Tensor, alpha: torch.Tensor) -> torc
 
 @dataclass
 class PixelMotionModel(ModelGrid):
-    """A trained pixel-space prior: network, per-band scales (K,), config, training record, and an
-    optional motion envelope (app.diffusion.envelope) that sets each band's strength per pixel."""
+    """A trained pixel-space prior: network, per-band scales (K,), config, training record."""
 
     net: PixelMotionNet
     scales: np.ndarray
     config: PixelModelConfig
     training: dict = field(default_factory=dict)
-    envelope: nn.Module | None = None  # EnvelopeNet
 
     def __post_init__(self):
         self.scales = np.asarray(self.scales, np.float32)
@@ -256,14 +253,10 @@ class PixelMotionModel(ModelGrid):
 
     def to(self, device) -> "PixelMotionModel":
         self.net.to(device)
-        if self.envelope is not None:
-            self.envelope.to(device)
         return self
 
     def eval(self) -> "PixelMotionModel":
         self.net.eval()
-        if self.envelope is not None:
-            self.envelope.eval()
         return self
 
     def parameter_counts(self) -> dict:
@@ -272,23 +265,15 @@ class PixelMotionModel(ModelGrid):
 
 def save_pixel_model(path: str, model: PixelMotionModel) -> str:
     """Write the model as one fp16 safetensors file (atomic); returns the path."""
-    from safetensors.torch import save
+    from app.diffusion.weights import write_safetensors
 
-    from app.atomic import atomic_write
-
-    tensors = dict(model.net.state_dict())
     metadata = {"format": FORMAT_NAME, "version": str(FORMAT_VERSION),
                 "config": json.dumps(model.config.to_dict()),
                 "scales": json.dumps([float(s) for s in model.scales]),
                 "training": json.dumps(model.training)}
-    if model.envelope is not None:
-        tensors.update({ENVELOPE_PREFIX + name: tensor for name, tensor in model.envelope.state_dict().items()})
-        metadata["envelope"] = json.dumps(model.envelope.config.to_dict())
     state = {name: (tensor.detach().to("cpu", torch.float16) if tensor.is_floating_point() else tensor.detach().cpu())
-             .contiguous() for name, tensor in tensors.items()}
-    data = save(state, metadata=metadata)
-    atomic_write(path, lambda file: file.write(data), suffix=".safetensors")
-    return path
+             .contiguous() for name, tensor in model.net.state_dict().items()}
+    return write_safetensors(path, state, metadata)
 
 
 def _metadata(path: str) -> dict:
@@ -319,19 +304,10 @@ def load_pixel_model(path: str, device="cpu") -> PixelMotionModel:
         config = PixelModelConfig(**config_data)
         scales = np.asarray(json.loads(metadata["scales"]), np.float32)
         training = json.loads(metadata.get("training", "{}"))
-        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(path).items()}
-        envelope = None
-        if "envelope" in metadata:
-            from app.diffusion.envelope import EnvelopeConfig, EnvelopeNet
-
-            envelope = EnvelopeNet(EnvelopeConfig(**json.loads(metadata["envelope"])))
-            if envelope.config.num_bands != config.num_bands:
-                raise ValueError("its envelope has another number of bands")
-            envelope.load_state_dict({k[len(ENVELOPE_PREFIX):]: v for k, v in state.items()
-                                      if k.startswith(ENVELOPE_PREFIX)})
+        state = load_file(path)
         net = PixelMotionNet(config)
-        net.load_state_dict({k: v for k, v in state.items() if not k.startswith(ENVELOPE_PREFIX)})
-        model = PixelMotionModel(net, scales, config, training, envelope)
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        model = PixelMotionModel(net, scales, config, training)
     except Exception as error:  # noqa: BLE001 - one sentence for any broken file
         raise ValueError(f"'{name}' is not a usable pixel motion model ({str(error).splitlines()[0][:200]}).") from None
     return model.to(device).eval()
@@ -440,7 +416,6 @@ def predict_pixel_motion(image: np.ndarray, model: PixelMotionModel, num_steps: 
     """Sample a spectral volume for a photo; a Motion at the photo's size (see predict_motion).
     guidance None: the model's own (model.guidance)."""
     from app.core.spectral import Motion
-    from app.diffusion.envelope import apply_envelope
     from app.diffusion.guidance import loop_guided_denoiser
     from app.diffusion.sampler import cfg_denoiser, ddim_sample, with_preview
 
@@ -462,23 +437,12 @@ def predict_pixel_motion(image: np.ndarray, model: PixelMotionModel, num_steps: 
     def decode(x):
         return stacked_to_spectrum(x / config.data_scale, scales, config.num_bands)
 
-    envelope = None  # (1, K-1, h, w) log band power the model's envelope predicts for this photo
-    if model.envelope is not None:
-        with torch.no_grad():
-            envelope = model.envelope(image_tensor)
-
-    def decode_final(x):
-        normalized = x / config.data_scale
-        if envelope is not None:
-            normalized = apply_envelope(normalized, envelope.expand(x.shape[0], -1, -1, -1))
-        return stacked_to_spectrum(normalized, scales, config.num_bands)
-
     denoise = cfg_denoiser(model_call, model.guidance if guidance is None else guidance)
     if loop:
         denoise = loop_guided_denoiser(denoise, decode, config.num_frames, alphas_cumprod, weight_u=loop_weight)
 
     def to_motion(x) -> Motion:
-        spectrum = decode_final(x)[0].cpu().numpy()  # (K, 2, h, w)
+        spectrum = decode(x)[0].cpu().numpy()  # (K, 2, h, w)
         return guided_upsample(Motion(spectrum, config.num_frames, config.fps), photo)
 
     on_step = with_preview(callback, preview, preview_every, to_motion)

@@ -217,22 +217,3 @@ def test_pixel_init_continues_from_a_model_file(pixel_run, dataset_dir, tmp_path
     for name, tensor in first.net.state_dict().items():  # lr ~0: the weights are the ones it started from
         torch.testing.assert_close(continued.net.state_dict()[name], tensor, atol=1e-5, rtol=1e-4)
 
-
-def test_envelope_training_attaches_an_envelope_that_learned_the_photos(pixel_run, dataset_dir, tmp_path):
-    from app.diffusion.envelope import band_log_power
-    from app.diffusion.pixel import load_pixel_model
-    from app.train import envelope
-
-    out = str(tmp_path / "envelope")
-    base = os.path.join(pixel_run, "motion_model.safetensors")
-    assert envelope.main(["--data", dataset_dir, "--model", base, "--out", out, "--steps", "60", "--batch", "8",
-                          "--channels", "8", "--crops", "1", "--lr", "3e-3", "--val-every", "30", *COMMON]) == 0
-    assert falls(losses_of(out))
-    model = load_pixel_model(os.path.join(out, "motion_model.safetensors"))
-    first = load_pixel_model(base)
-    assert model.envelope is not None and model.training["envelope"]["steps"] == 60
-    for name, tensor in first.net.state_dict().items():  # the diffusion network is the one it was given
-        torch.testing.assert_close(model.net.state_dict()[name], tensor)
-    assert envelope.main(["--data", dataset_dir, "--model", os.path.join(dataset_dir, "index.json"),
-                          "--out", out, *COMMON]) == 2  # not a model: one sentence, no run
-    assert band_log_power(torch.zeros(1, 12, 2, 2)).shape == (1, 3, 2, 2)
