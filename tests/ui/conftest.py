@@ -63,6 +63,10 @@ def studio(qtbot, settings, tmp_path):
     qtbot.addWidget(window)
     with qtbot.waitExposed(window):
         window.show()
+    # Keyboard shortcuts reach only the active window. Offscreen every shown window is; on a real
+    # display (xcb, even Xvfb without a window manager) it has to be asked for.
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
     yield window
     window.close()
 
