@@ -272,13 +272,14 @@ def load_checkpoint(path: str, device) -> dict:
     return checkpoint
 
 
-def save_run(path: str, model: torch.nn.Module, optimizer, ema: EMA | None, config, args, step: int) -> None:
+def save_run(path: str, model: torch.nn.Module, optimizer, ema: EMA | None, config, args, step: int,
+             extra: dict | None = None) -> None:
     """Checkpoint a run: the weights, their EMA (when the run keeps one), the optimizer's state, the
-    steps done, the model's config and the run's arguments."""
+    steps done, the model's config, the run's arguments and any `extra` entries."""
     state = {"model": model.state_dict()}
     if ema is not None:
         state["ema"] = ema.state_dict()
-    state.update(optimizer=optimizer.state_dict(), step=step, config=config, args=vars(args))
+    state.update(optimizer=optimizer.state_dict(), step=step, config=config, args=vars(args), **(extra or {}))
     save_checkpoint(path, state)
 
 

@@ -22,7 +22,6 @@ checkpoint.pt.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
 from collections import deque
@@ -214,10 +213,13 @@ def main(argv=None) -> int:
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.0)
     ema = common.EMA(net, args.ema_decay)
     step = 0
+    earlier_seconds = 0.0  # training time of the sessions this run resumes
     checkpoint_path = os.path.join(args.out, common.CHECKPOINT_NAME)
     if args.resume and os.path.isfile(checkpoint_path):
         try:
-            step = common.restore(common.load_checkpoint(checkpoint_path, device), net, optimizer, ema)
+            checkpoint = common.load_checkpoint(checkpoint_path, device)
+            step = common.restore(checkpoint, net, optimizer, ema)
+            earlier_seconds = float(checkpoint.get("seconds", 0.0))
         except (ValueError, KeyError, RuntimeError) as error:
             return common.fail(f"the checkpoint '{checkpoint_path}' does not fit this run ({error}).")
     model = common.wrap_ddp(net, runtime)
@@ -227,10 +229,13 @@ def main(argv=None) -> int:
             f"{len(set(w['clip'] for w in dataset.windows))} clips, grid {width}x{height}, batch {args.batch}, "
             f"device {device}, steps {step} -> {args.steps}")
 
-    save = functools.partial(common.save_run, checkpoint_path, net, optimizer, ema, config.to_dict(), args)  # save(step)
-
     model.train()
     plan = common.StepPlan(runtime, args)
+
+    def save(step: int) -> None:
+        common.save_run(checkpoint_path, net, optimizer, ema, config.to_dict(), args, step,
+                        extra={"seconds": earlier_seconds + plan.clock.elapsed()})
+
     recent = deque(maxlen=200)
     views = photos.shape[1]
     best_val = None
@@ -265,7 +270,8 @@ def main(argv=None) -> int:
                     "clip_balance": not args.no_clip_balance, "flip": not args.no_flip,
                     "crops": args.crops, "init": args.init,
                     "final_loss_last200": round(float(np.mean(recent)), 6) if recent else None,
-                    "val_v_mse": common.rounded(best_val), "seconds": round(seconds, 1)}
+                    "val_v_mse": common.rounded(best_val), "seconds": round(earlier_seconds + seconds, 1),
+                    "resumed_after_seconds": round(earlier_seconds, 1)}
         path = save_pixel_model(os.path.join(args.out, WEIGHTS_NAME),
                                 PixelMotionModel(net, dataset.scales, config, training))
         log.done(step, path, {"val_v_mse": training["val_v_mse"]}, f"EMA weights; validation v-MSE {training['val_v_mse']}")

@@ -217,3 +217,19 @@ def test_pixel_init_continues_from_a_model_file(pixel_run, dataset_dir, tmp_path
     for name, tensor in first.net.state_dict().items():  # lr ~0: the weights are the ones it started from
         torch.testing.assert_close(continued.net.state_dict()[name], tensor, atol=1e-5, rtol=1e-4)
 
+
+
+def test_pixel_resume_adds_up_the_training_time_and_can_set_the_guidance(dataset_dir, tmp_path):
+    from app.diffusion.pixel import load_pixel_model
+    from app.train import pixel
+
+    out = str(tmp_path / "pixel-resume")
+    arguments = ["--data", dataset_dir, "--out", out, "--size", "16x16", "--widths", "tiny", "--batch", "2", *COMMON]
+    assert pixel.main(arguments + ["--steps", "3"]) == 0
+    first = load_pixel_model(os.path.join(out, "motion_model.safetensors"))
+    assert first.guidance == 1.75 and first.training["resumed_after_seconds"] == 0
+    assert pixel.main(arguments + ["--steps", "5", "--resume", "--guidance", "9"]) == 0
+    resumed = load_pixel_model(os.path.join(out, "motion_model.safetensors"))
+    assert resumed.training["steps"] == 5 and resumed.guidance == 9.0
+    assert resumed.training["resumed_after_seconds"] == pytest.approx(first.training["seconds"], abs=0.2)
+    assert resumed.training["seconds"] > resumed.training["resumed_after_seconds"]
