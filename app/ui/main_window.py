@@ -28,7 +28,6 @@ run_app(image_path) is what `python -m app [IMAGE]` calls).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt
@@ -46,7 +45,8 @@ from app.ui.flow_tool import FlowController
 from app.ui.file_actions import FileActions, is_image_file, is_project_file  # noqa: F401 (re-exported)
 from app.ui.generate_panel import GeneratePanel, default_model_path
 from app.ui.generation import GenerationController
-from app.ui.keys import SpinBoxShortcuts, default_export_folder
+from app.ui.exporting import ExportController
+from app.ui.keys import SpinBoxShortcuts
 from app.ui.menus import OVERLAY_LABELS, build_actions, build_menus_and_toolbar, show_about, show_shortcuts
 from app.ui.projects import AUTOSAVE_INTERVAL_MS, AUTOSAVE_NAME, CLEAN_EXIT_KEY, ProjectController  # noqa: F401
 from app.ui.strokes import StrokeController
@@ -59,7 +59,6 @@ ICON_PATH = ICONS_DIR / "aeolus.svg"
 DOCK_MIN_HEIGHT = 60  # a dock can shrink to this and scroll its panel
 SMALLEST_SCREEN = (1280, 720)  # the window's minimum size fits this (docks scroll)
 START_SIZE = (1320, 880)  # the first window size, shrunk to the screen
-LAST_EXPORT_FOLDER_KEY = "last_export_folder"
 def autosave_folder() -> Path:
     """Where autosaves go: the platform's application data folder (AppDataLocation)."""
     return Path(QStandardPaths.writableLocation(QStandardPaths.AppDataLocation)) / "autosave"
@@ -98,7 +97,6 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings if settings is not None else QSettings(APP_NAME, APP_NAME)
         self.preferences = read_preferences(self.settings)
-        self.export_dialog = None
         self.document = Document(self)
         self.document.working_side = self.preferences.working_side
         self.undo_stack = QUndoStack(self)
@@ -115,6 +113,7 @@ class MainWindow(QMainWindow):
                                                model_path if model_path is not None else self._preferred_model_path())
         self.strokes = StrokeController(self)
         self.flow = FlowController(self)
+        self.exporting = ExportController(self)
         self.viewport = None
         self._install_viewport(viewport if viewport is not None else create_viewport(self))
         self._build_status_bar()
@@ -164,6 +163,10 @@ class MainWindow(QMainWindow):
     motion_model = _forward_attribute("generation", "motion_model")
     model_path = _forward_attribute("generation", "model_path")
     generation_worker = _forward_attribute("generation", "worker")
+    open_export_dialog = _forward("exporting", "open_dialog")
+    export_folder = _forward("exporting", "export_folder")
+    remember_export_folder = _forward("exporting", "remember_export_folder")
+    export_dialog = _forward_attribute("exporting", "dialog")
 
     # --- building ------------------------------------------------------------------------------
 
@@ -334,14 +337,6 @@ class MainWindow(QMainWindow):
         return QMessageBox.question(self, APP_NAME, f"Save the changes to {name} before opening another?",
                                     QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
 
-    def export_folder(self) -> str:
-        """Where Export and Save dialogs start: the last folder exported or saved to, else Videos/Pictures."""
-        folder = str(self.settings.value(LAST_EXPORT_FOLDER_KEY, "") or "")
-        return folder if folder and os.path.isdir(folder) else default_export_folder()
-
-    def remember_export_folder(self, path: str) -> None:
-        self.settings.setValue(LAST_EXPORT_FOLDER_KEY, os.path.dirname(os.path.abspath(path)))
-
     def _on_photo_changed(self) -> None:
         self.set_title(self.document.name)
         self.undo_stack.clear()  # edits of the previous photo do not apply to this one
@@ -453,44 +448,6 @@ class MainWindow(QMainWindow):
         modes = [mode for mode, _ in OVERLAY_LABELS]
         self.set_overlay(modes[(modes.index(self.viewport.overlay_mode) + 1) % len(modes)])
 
-    # --- export -------------------------------------------------------------------------------------
-
-    def open_export_dialog(self):
-        """Show the export dialog (non-blocking); returns it."""
-        from app.ui.export_dialog import ExportDialog
-
-        if not self.require_photo():
-            return None
-        document = self.document
-        suffix = self.preferences.export_format
-        default_path = os.path.join(self.export_folder(), f"{document.name or 'loop'}-loop.{suffix}")
-        flow = document.flow_field()
-        motion = document.banded_motion() if document.has_motion or flow is None else None  # None: only flows
-        dialog = ExportDialog(document.image, motion, default_path, magnification=document.magnitude,
-                              slowdown=document.slowdown, parent=self, flow=flow, device=self.compute_device())
-        format_index = dialog.format_combo.findData(self.preferences.export_format)
-        if format_index >= 0:
-            dialog.format_combo.setCurrentIndex(format_index)
-        dialog.export_started.connect(lambda: self.set_job_running(True))
-        for ended in (dialog.export_finished, dialog.export_failed, dialog.export_cancelled):
-            ended.connect(lambda *_: self.set_job_running(False))
-        dialog.export_finished.connect(self._on_exported)
-        dialog.export_cancelled.connect(
-            lambda: self.statusBar().showMessage("Export cancelled; nothing was written.", 8000))
-        self.export_dialog = dialog
-        dialog.open()
-        return dialog
-
-    def _on_exported(self, path: str) -> None:
-        from app.render.export import ExportError, read_frame_count
-
-        self.remember_export_folder(path)
-        try:
-            count = f" ({read_frame_count(path)} frames)"
-        except (ExportError, OSError, ValueError):
-            count = ""
-        self.statusBar().showMessage(f"Wrote {path}{count}.", 10000)
-
     # --- help and closing -----------------------------------------------------------------------------
 
     def show_shortcuts(self) -> None:
@@ -501,7 +458,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.projects.close()
-        for worker in (self.generation.worker, getattr(self.export_dialog, "worker", None)):
+        for worker in (self.generation.worker, self.exporting.worker()):
             if worker is not None and worker.is_running():
                 worker.cancel()
                 worker.wait(5000)

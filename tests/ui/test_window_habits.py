@@ -12,7 +12,8 @@ from PySide6.QtWidgets import QMessageBox, QScrollArea
 
 from app.diffusion.weights import tiny_motion_model
 from app.ui.brush import stamp_disc
-from app.ui.main_window import DOCK_MIN_HEIGHT, LAST_EXPORT_FOLDER_KEY
+from app.ui.exporting import LAST_EXPORT_FOLDER_KEY
+from app.ui.main_window import DOCK_MIN_HEIGHT
 from app.ui.preferences import Preferences, read_preferences
 from ui_helpers import whole_photo_brush, write_photo
 
