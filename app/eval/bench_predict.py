@@ -2,7 +2,7 @@
 
 This module owns the measurement behind the predictor's speed/quality trade-off. For every step
 count (default 10, 25, 50, 250) it runs app.diffusion.predict.predict_motion on 256x160 photos
-(the model's size; CFG 1.75, seed 0) without loop guidance and, where it is cheap enough, with it:
+(the model's size; the model's own CFG weight, seed 0) without loop guidance and, where it is cheap enough, with it:
 
     seconds         wall seconds per prediction (model call, VAE decode and denormalization), the
                     mean over the photos, after one warm-up prediction (CUDA synchronized)

@@ -132,6 +132,14 @@ def validation_loss(net, photos, motions, alphas_cumprod, seed: int = 0,
     return total / len(timesteps)
 
 
+def last_logged_seconds(run_dir: str) -> float:
+    """The training seconds of the last log record of a run (for checkpoints that do not keep them)."""
+    if not os.path.isfile(os.path.join(run_dir, common.LOG_NAME)):
+        return 0.0
+    seconds = [record["seconds"] for record in common.read_log(run_dir) if "seconds" in record]
+    return float(seconds[-1]) if seconds else 0.0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app train pixel",
                                      description="Train the pixel-space motion prior.")
@@ -219,7 +227,7 @@ def main(argv=None) -> int:
         try:
             checkpoint = common.load_checkpoint(checkpoint_path, device)
             step = common.restore(checkpoint, net, optimizer, ema)
-            earlier_seconds = float(checkpoint.get("seconds", 0.0))
+            earlier_seconds = float(checkpoint.get("seconds", last_logged_seconds(args.out)))
         except (ValueError, KeyError, RuntimeError) as error:
             return common.fail(f"the checkpoint '{checkpoint_path}' does not fit this run ({error}).")
     model = common.wrap_ddp(net, runtime)

@@ -181,8 +181,9 @@ def test_the_shipped_model_predicts_different_motion_for_different_photos():
     motions = [predict_motion(_example(name), model, num_steps=10, seed=0) for name in ("willow.png", "blossom.png")]
     vectors = [resize_motion(m, 48, 80).spectrum[1:].ravel() for m in motions]
     cosine = abs(np.vdot(vectors[0], vectors[1])) / (np.linalg.norm(vectors[0]) * np.linalg.norm(vectors[1]))
-    # A model that ignores its photo gives ~1 (the latent starter measured 0.9997); the shipped pixel
-    # model measures 0.86 here. The product target (<= 0.3 on validation clips) is not reached yet.
-    assert cosine < 0.95, f"the same seed gives nearly the same motion for two photos (|cosine| {cosine:.3f})"
+    # A model that ignores its photo gives ~1 (the latent starter measured 0.9997, the first pixel
+    # model 0.86); the shipped model (guidance 4) measures 0.75 here. The product target (<= 0.3 on
+    # validation clips) is not reached yet.
+    assert cosine < 0.82, f"the same seed gives nearly the same motion for two photos (|cosine| {cosine:.3f})"
     for motion in motions:
         assert np.abs(motion_to_texture(motion)[0]).max() < 1e-2
