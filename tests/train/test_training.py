@@ -233,3 +233,20 @@ def test_pixel_resume_adds_up_the_training_time_and_can_set_the_guidance(dataset
     assert resumed.training["steps"] == 5 and resumed.guidance == 9.0
     assert resumed.training["resumed_after_seconds"] == pytest.approx(first.training["seconds"], abs=0.2)
     assert resumed.training["seconds"] > resumed.training["resumed_after_seconds"]
+
+
+def test_pixel_resume_of_a_checkpoint_without_seconds_takes_them_from_the_log(dataset_dir, tmp_path):
+    from app.diffusion.pixel import load_pixel_model
+    from app.train import pixel
+
+    out = str(tmp_path / "pixel-old-checkpoint")
+    arguments = ["--data", dataset_dir, "--out", out, "--size", "16x16", "--widths", "tiny", "--batch", "2", *COMMON]
+    assert pixel.main(arguments + ["--steps", "3"]) == 0
+    path = os.path.join(out, CHECKPOINT_NAME)
+    checkpoint = torch.load(path, weights_only=True)
+    del checkpoint["seconds"]  # as written before checkpoints kept the training time
+    torch.save(checkpoint, path)
+    logged = [record["seconds"] for record in read_log(out) if "seconds" in record][-1]
+    assert pixel.main(arguments + ["--steps", "4", "--resume"]) == 0
+    resumed = load_pixel_model(os.path.join(out, "motion_model.safetensors"))
+    assert resumed.training["resumed_after_seconds"] == pytest.approx(logged, abs=0.05) and logged > 0
