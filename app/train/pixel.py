@@ -1,8 +1,14 @@
 """Train the pixel-space motion prior (app/diffusion/pixel.py), readable top to bottom.
 
-    python -m app train pixel --data DATASET_DIR --out RUN_DIR [--size 80x48] [--width-config small|default]
+    python -m app train pixel --data DATASET_DIR --out RUN_DIR [--size 80x48] [--widths tiny|lite|small|default]
         [--steps N] [--batch B] [--lr LR] [--device auto|cpu|cuda] [--resume] [--time-limit SECONDS]
+        [--init MODEL] [--crops N] [--guidance W]
     torchrun --nproc_per_node 8 -m app.train.pixel ...   (data-parallel)
+
+--init continues from a model file's weights (its grid, widths and data scale); --crops adds N random
+crops per window to the prepared views; --guidance stores the classifier-free guidance weight that
+sampling uses by default (measure it with python -m app eval motion --guidance W). A resumed run adds
+up its training time in the model's record.
 
 Data. Every training window (and its mirror image: photo flipped, x displacement negated) is
 prepared once and kept in memory: the photo at twice the model grid, and bands 1..K-1 of its
