@@ -28,6 +28,7 @@ checkpoint.pt.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections import deque
@@ -195,12 +196,10 @@ def main(argv=None) -> int:
                                       num_frames=int(settings["num_frames"]), fps=float(settings["fps"]),
                                       channels=WIDTHS[args.widths], schedule=args.schedule)
         if args.guidance is not None:
-            config.guidance = args.guidance
-            config.__post_init__()  # checks its range
+            config = dataclasses.replace(config, guidance=args.guidance)  # (its range is checked)
         width, height = config.width, config.height
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return common.fail(error)
     device = runtime.device
     log = common.RunLog(args.out, runtime.is_main)
     alphas_cumprod = NoiseSchedule(config.schedule, config.num_train_steps).alphas_cumprod().to(device)
@@ -208,10 +207,14 @@ def main(argv=None) -> int:
     log.say(f"Preparing {len(dataset)} training and {len(validation)} validation windows at {width}x{height}.")
     photos, motions = prepare_windows(dataset, config, flip=not args.no_flip, crops=args.crops, seed=args.seed)
     val_photos, val_motions = prepare_windows(validation, config, flip=False) if len(validation) else (None, None)
-    resuming = args.resume and os.path.isfile(os.path.join(args.out, common.CHECKPOINT_NAME))
-    if resuming:
-        config.data_scale = float(common.load_checkpoint(os.path.join(args.out, common.CHECKPOINT_NAME),
-                                                         "cpu")["config"]["data_scale"])
+    checkpoint_path = os.path.join(args.out, common.CHECKPOINT_NAME)
+    checkpoint = None
+    if args.resume and os.path.isfile(checkpoint_path):
+        try:
+            checkpoint = common.load_checkpoint(checkpoint_path, device)
+            config.data_scale = float(checkpoint["config"]["data_scale"])
+        except (ValueError, KeyError, TypeError) as error:
+            return common.fail(f"the checkpoint '{checkpoint_path}' does not fit this run ({error}).")
     elif initial is None:  # (--init keeps the data scale its weights were trained with)
         config.data_scale = round(float(1.0 / max(float(motions.std()), 1e-3)), 3)  # unit variance for the diffusion
     motions = motions * config.data_scale
@@ -228,10 +231,8 @@ def main(argv=None) -> int:
     ema = common.EMA(net, args.ema_decay)
     step = 0
     earlier_seconds = 0.0  # training time of the sessions this run resumes
-    checkpoint_path = os.path.join(args.out, common.CHECKPOINT_NAME)
-    if args.resume and os.path.isfile(checkpoint_path):
+    if checkpoint is not None:
         try:
-            checkpoint = common.load_checkpoint(checkpoint_path, device)
             step = common.restore(checkpoint, net, optimizer, ema)
             earlier_seconds = float(checkpoint.get("seconds", last_logged_seconds(args.out)))
         except (ValueError, KeyError, RuntimeError) as error:

@@ -250,3 +250,26 @@ def test_pixel_resume_of_a_checkpoint_without_seconds_takes_them_from_the_log(da
     assert pixel.main(arguments + ["--steps", "4", "--resume"]) == 0
     resumed = load_pixel_model(os.path.join(out, "motion_model.safetensors"))
     assert resumed.training["resumed_after_seconds"] == pytest.approx(logged, abs=0.05) and logged > 0
+
+
+def test_pixel_resume_from_a_damaged_checkpoint_is_one_sentence(dataset_dir, tmp_path, capsys):
+    from app.train import pixel
+
+    out = tmp_path / "pixel-damaged"
+    out.mkdir()
+    (out / CHECKPOINT_NAME).write_bytes(b"not a checkpoint at all")
+    arguments = ["--data", dataset_dir, "--out", str(out), "--size", "16x16", "--widths", "tiny", "--batch", "2",
+                 "--steps", "2", "--resume", *COMMON]
+    assert pixel.main(arguments) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and CHECKPOINT_NAME in error[0] and "Traceback" not in error[0]
+
+
+def test_pixel_guidance_out_of_range_is_one_sentence(dataset_dir, tmp_path, capsys):
+    from app.train import pixel
+
+    arguments = ["--data", dataset_dir, "--out", str(tmp_path / "g"), "--size", "16x16", "--widths", "tiny",
+                 "--steps", "1", "--guidance", "0", *COMMON]
+    assert pixel.main(arguments) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "guidance" in error[0]
