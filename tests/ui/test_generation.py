@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
 
-from app.diffusion.weights import tiny_motion_model
-from ui_helpers import write_photo
+from ui_helpers import use_tiny_model, write_photo
 
 
 @pytest.fixture
@@ -38,9 +37,7 @@ def test_without_a_model_generate_paints_the_brush_and_progress_reaches_100(qtbo
 
 def test_a_motion_model_generates_with_one_progress_step_per_sampler_step(qtbot, photo_open):
     studio = photo_open
-    studio.set_motion_model(tiny_motion_model(num_bands=4))
-    studio.generate_panel.steps_spin.setValue(3)
-    studio.generate_panel.loop_check.setChecked(False)
+    use_tiny_model(studio, 3, loop=False)
     steps = []
     studio.start_generation()
     studio.generation_worker.progress.connect(lambda done, total: steps.append((done, total)))
@@ -68,8 +65,7 @@ def test_cancel_leaves_the_previous_motion_untouched(qtbot, photo_open):
     generate_and_wait(qtbot, studio)  # a brush motion to keep
     previous_motion = studio.document.motion
     previous_spectrum = previous_motion.spectrum.copy()
-    studio.set_motion_model(tiny_motion_model(num_bands=4))
-    studio.generate_panel.steps_spin.setValue(500)
+    use_tiny_model(studio, 500)
     studio.start_generation()
     worker = studio.generation_worker
     with qtbot.waitSignal(worker.progress, timeout=10_000):
@@ -102,8 +98,7 @@ def longest_event_loop_gap_while_generating(qtbot, studio) -> float:
 
 def test_the_event_loop_never_stalls_for_100_ms_while_generating(qtbot, photo_open):
     studio = photo_open
-    studio.set_motion_model(tiny_motion_model(num_bands=4))
-    studio.generate_panel.steps_spin.setValue(6)
+    use_tiny_model(studio, 6)
     gap = longest_event_loop_gap_while_generating(qtbot, studio)
     if gap >= 0.100:  # one retry: on a shared, overloaded machine the OS may not schedule us for a while
         gap = min(gap, longest_event_loop_gap_while_generating(qtbot, studio))
@@ -124,9 +119,7 @@ def test_a_motion_made_for_a_photo_that_was_replaced_is_dropped(qtbot, photo_ope
 
 def test_the_viewport_plays_partially_denoised_previews_while_sampling(qtbot, photo_open):
     studio = photo_open
-    studio.set_motion_model(tiny_motion_model(num_bands=4))
-    studio.generate_panel.steps_spin.setValue(10)
-    studio.generate_panel.loop_check.setChecked(False)
+    use_tiny_model(studio, 10, loop=False)
     previews = []
     studio.start_generation()
     studio.generation_worker.preview.connect(previews.append)

@@ -10,12 +10,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox, QScrollArea
 
-from app.diffusion.weights import tiny_motion_model
 from app.ui.brush import stamp_disc
 from app.ui.exporting import LAST_EXPORT_FOLDER_KEY
 from app.ui.main_window import DOCK_MIN_HEIGHT
 from app.ui.preferences import Preferences, read_preferences
-from ui_helpers import whole_photo_brush, write_photo
+from ui_helpers import use_tiny_model, whole_photo_brush, write_photo
 
 
 @pytest.fixture
@@ -130,8 +129,7 @@ def test_the_progress_bar_is_empty_after_a_cancel_and_a_new_photo(qtbot, photo_o
     assert studio.open_path(write_photo(tmp_path / "next.png"))
     assert bar.value() == 0
 
-    studio.set_motion_model(tiny_motion_model(num_bands=4))
-    studio.generate_panel.steps_spin.setValue(200)
+    use_tiny_model(studio, 200)
     studio.start_generation()
     worker = studio.generation_worker
     qtbot.waitUntil(lambda: bar.value() >= 2, timeout=30_000)
@@ -181,9 +179,7 @@ def test_the_working_size_is_said_and_chosen_in_preferences(qtbot, studio, tmp_p
 
 def test_the_live_preview_reaches_the_xt_slice_and_the_band_graph_early(qtbot, photo_open):
     studio = photo_open
-    studio.set_motion_model(tiny_motion_model(num_bands=4))
-    studio.generate_panel.steps_spin.setValue(20)
-    studio.generate_panel.loop_check.setChecked(False)
+    use_tiny_model(studio, 20, loop=False)
     seen = []
 
     def on_preview(motion):

@@ -47,3 +47,14 @@ def send_mouse(widget, kind, position: QPointF, button=Qt.LeftButton, modifiers=
 
 def mean_difference(first: np.ndarray, second: np.ndarray) -> float:
     return float(np.abs(first.astype(np.int16) - second.astype(np.int16)).mean())
+
+
+def use_tiny_model(studio, steps: int, loop: bool | None = None) -> None:
+    """Generate with a tiny (untrained) 4-band motion model, `steps` sampler steps, loop guidance on
+    or off (None: as the panel has it)."""
+    from app.diffusion.weights import tiny_motion_model
+
+    studio.set_motion_model(tiny_motion_model(num_bands=4))
+    studio.generate_panel.steps_spin.setValue(steps)
+    if loop is not None:
+        studio.generate_panel.loop_check.setChecked(loop)
