@@ -232,7 +232,7 @@ def test_pixel_resume_adds_up_the_training_time_and_can_set_the_guidance(dataset
     resumed = load_pixel_model(os.path.join(out, "motion_model.safetensors"))
     assert resumed.training["steps"] == 5 and resumed.guidance == 9.0
     assert resumed.training["resumed_after_seconds"] == pytest.approx(first.training["seconds"], abs=0.2)
-    assert resumed.training["seconds"] > resumed.training["resumed_after_seconds"]
+    assert resumed.training["seconds"] >= resumed.training["resumed_after_seconds"]  # (rounded to 0.1 s)
 
 
 def test_pixel_resume_of_a_checkpoint_without_seconds_takes_them_from_the_log(dataset_dir, tmp_path):
