@@ -612,7 +612,8 @@ def build_parser() -> argparse.ArgumentParser:
     def add_sampling_options(verb):
         verb.add_argument("--steps", type=whole(1, 1000), default=25, help="DDIM steps (default 25)")
         verb.add_argument("--guidance", type=number(0, 50), default=None,
-                          help="classifier-free guidance weight (default: the motion model's own)")
+                          help="classifier-free guidance weight of the slowest band; a pixel model keeps its own "
+                               "lower weight for the fast bands in proportion (default: the motion model's own)")
         verb.add_argument("--loop", action="store_true", help="seamless-loop self-guidance")
         verb.add_argument("--seed", type=whole(0, MAX_SEED), default=0)
         verb.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")

@@ -69,7 +69,8 @@ class PixelModelConfig:
     schedule: str = "cosine"
     num_train_steps: int = 1000
     data_scale: float = 1.0  # diffusion runs on normalized bands * data_scale (unit variance in training)
-    guidance: float = 1.75  # classifier-free guidance weight sampling uses unless told otherwise (measured per model)
+    guidance: float = 1.75  # classifier-free guidance weight of band 1 that sampling uses unless told otherwise
+    guidance_top: float | None = None  # weight of the top band K-1 (geometric in between); None: every band `guidance`
 
     def __post_init__(self):
         self.channels = tuple(int(c) for c in self.channels)
@@ -80,8 +81,9 @@ class PixelModelConfig:
             raise ValueError(f"The model grid {self.width}x{self.height} must be 8..1024 px and a multiple of {multiple}.")
         if not 2 <= self.num_bands <= self.num_frames // 2 + 1:
             raise ValueError(f"{self.num_bands} bands do not fit {self.num_frames} frames.")
-        if not 0 < self.guidance <= 50:
-            raise ValueError(f"A guidance weight of {self.guidance} is out of range (0, 50].")
+        for weight in (self.guidance, self.guidance_top):
+            if weight is not None and not 0 < weight <= 50:
+                raise ValueError(f"A guidance weight of {weight} is out of range (0, 50].")
         if not 0 < self.data_scale <= 1000 or not 0 < self.fps <= 1000 or not 8 <= self.image_channels <= 1024 or not 2 <= self.num_train_steps <= 100000:
             raise ValueError("The model settings are out of range.")
 
@@ -98,6 +100,30 @@ class PixelModelConfig:
         data = asdict(self)
         data["channels"] = list(self.channels)
         return data
+
+
+def band_guidance(config: PixelModelConfig, guidance: float | None = None,
+                  guidance_top: float | None = None) -> np.ndarray:
+    """The classifier-free guidance weight of each band 1..K-1, float64 (K-1,).
+
+    Band 1 gets `guidance` (None: the model's own, config.guidance), the top band `guidance_top`
+    (None: the model's own tilt, guidance * config.guidance_top / config.guidance), the bands in
+    between a geometric interpolation. Strong guidance of the slow bands makes the motion follow
+    the photo; the same weight on the fast bands makes it jitter (docs/evaluation.md, MOTION_MODEL_CARD.md).
+    """
+    low = config.guidance if guidance is None else float(guidance)
+    if guidance_top is not None:
+        high = float(guidance_top)
+    elif config.guidance_top is None:
+        high = low
+    else:
+        high = low * config.guidance_top / config.guidance
+    if low < 0 or high < 0:
+        raise ValueError("Guidance weights cannot be negative.")
+    position = np.arange(config.num_bands - 1) / max(1, config.num_bands - 2)  # 0 at band 1, 1 at band K-1
+    if low == high or low == 0 or high == 0:
+        return low + (high - low) * position  # (linear where a geometric mean is undefined)
+    return low * (high / low) ** position
 
 
 # --- the network ---------------------------------------------------------------------------------
@@ -412,9 +438,9 @@ def guided_upsample(motion, photo: np.ndarray):
 def predict_pixel_motion(image: np.ndarray, model: PixelMotionModel, num_steps: int = 25, guidance: float | None = None,
                          loop: bool = False, seed: int = 0, device="cpu", callback=None,
                          loop_weight: float = 200.0, recurrence: int = 2, eta: float = 0.0, preview=None,
-                         preview_every: int = 5):
+                         preview_every: int = 5, guidance_top: float | None = None):
     """Sample a spectral volume for a photo; a Motion at the photo's size (see predict_motion).
-    guidance None: the model's own (model.guidance)."""
+    guidance: band 1's weight, guidance_top the top band's (band_guidance; None: the model's own)."""
     from app.core.spectral import Motion
     from app.diffusion.guidance import loop_guided_denoiser
     from app.diffusion.sampler import cfg_denoiser, ddim_sample, with_preview
@@ -437,7 +463,12 @@ def predict_pixel_motion(image: np.ndarray, model: PixelMotionModel, num_steps: 
     def decode(x):
         return stacked_to_spectrum(x / config.data_scale, scales, config.num_bands)
 
-    denoise = cfg_denoiser(model_call, model.guidance if guidance is None else guidance)
+    weights = band_guidance(config, guidance, guidance_top)  # (K-1,)
+    if np.all(weights == weights[0]):
+        weight = float(weights[0])
+    else:  # one weight per channel: channel 4 (k-1) + c belongs to band k
+        weight = torch.tensor(np.repeat(weights, 4), dtype=torch.float32, device=device).reshape(1, -1, 1, 1)
+    denoise = cfg_denoiser(model_call, weight)
     if loop:
         denoise = loop_guided_denoiser(denoise, decode, config.num_frames, alphas_cumprod, weight_u=loop_weight)
 

@@ -38,11 +38,13 @@ DEFAULT_STEPS = 25
 def predict_motion(image: np.ndarray, model: MotionModel, num_steps: int = DEFAULT_STEPS,
                    guidance: float | None = None, loop: bool = False, seed: int = 0, device="cpu",
                    callback=None, loop_weight: float = 200.0, recurrence: int = 2, eta: float = 0.0,
-                   preview=None, preview_every: int = 5) -> Motion:
+                   preview=None, preview_every: int = 5, guidance_top: float | None = None) -> Motion:
     """Sample a spectral volume for a photo; returns a Motion at the photo's size.
 
     guidance None: the model's own weight (model.guidance: 1.75 for the latent model, measured per
-    pixel model and stored in its file).
+    pixel model and stored in its file). A pixel model weighs each band on its own: `guidance` is
+    band 1's weight and guidance_top the top band's (None: the model's own tilt; app.diffusion.pixel.band_guidance);
+    the latent model ignores guidance_top.
     preview(motion): called every `preview_every` steps (and at the last) with the motion decoded
     from the current prediction of the clean latents, at the photo's size: a live preview.
     """
@@ -51,7 +53,8 @@ def predict_motion(image: np.ndarray, model: MotionModel, num_steps: int = DEFAU
     if isinstance(model, PixelMotionModel):
         return predict_pixel_motion(image, model, num_steps=num_steps, guidance=guidance, loop=loop, seed=seed,
                                     device=device, callback=callback, loop_weight=loop_weight,
-                                    recurrence=recurrence, eta=eta, preview=preview, preview_every=preview_every)
+                                    recurrence=recurrence, eta=eta, preview=preview, preview_every=preview_every,
+                                    guidance_top=guidance_top)
     photo_height, photo_width = np.asarray(image).shape[:2]
     height, width, num_bands = model.height, model.width, model.num_bands
     pixels = model_image(image, width, height)

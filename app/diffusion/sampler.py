@@ -107,12 +107,13 @@ def cfg_denoiser(model_call, guidance_weight: float) -> Denoiser:
 
     model_call(x, t, conditional) gets the batch twice, [x; x], with conditional True for the first
     half. w = 1 is the conditional model alone (one unbatched call); w = 0 the unconditional one.
+    A tensor w broadcast against eps (e.g. (1, C, 1, 1)) weighs each channel on its own.
     """
-    weight = float(guidance_weight)
+    weight = guidance_weight if torch.is_tensor(guidance_weight) else float(guidance_weight)
 
     def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         rows = x.shape[0]
-        if weight == 1.0:
+        if not torch.is_tensor(weight) and weight == 1.0:
             return model_call(x, t, torch.ones(rows, dtype=torch.bool, device=x.device))
         conditional = torch.cat([torch.ones(rows, dtype=torch.bool), torch.zeros(rows, dtype=torch.bool)])
         both = model_call(torch.cat([x, x]), torch.cat([t, t]), conditional.to(x.device))

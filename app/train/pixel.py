@@ -2,13 +2,15 @@
 
     python -m app train pixel --data DATASET_DIR --out RUN_DIR [--size 80x48] [--widths tiny|lite|small|default]
         [--steps N] [--batch B] [--lr LR] [--device auto|cpu|cuda] [--resume] [--time-limit SECONDS]
-        [--init MODEL] [--crops N] [--guidance W]
+        [--init MODEL] [--crops N] [--guidance W] [--guidance-top W]
     torchrun --nproc_per_node 8 -m app.train.pixel ...   (data-parallel)
 
 --init continues from a model file's weights (its grid, widths and data scale); --crops adds N random
 crops per window to the prepared views; --guidance stores the classifier-free guidance weight that
-sampling uses by default (measure it with python -m app eval motion --guidance W). A resumed run adds
-up its training time in the model's record.
+sampling uses by default for band 1, --guidance-top the one for the top band (geometric in between;
+measure them with python -m app eval motion --guidance W --guidance-top W). A resumed run adds up its
+training time in the model's record; a run from --init keeps the record of the model it continues
+(--init MODEL --steps 0 --guidance W --guidance-top W sets a model's guidance without training it).
 
 Data. Every training window (and its mirror image: photo flipped, x displacement negated) is
 prepared once and kept in memory: the photo at twice the model grid, and bands 1..K-1 of its
@@ -162,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--guidance", type=float, default=None, metavar="W",
                         help="classifier-free guidance weight stored as the model's default for sampling; choose "
                              "it with python -m app eval motion --guidance (default: the --init model's, else 1.75)")
+    parser.add_argument("--guidance-top", type=float, default=None, metavar="W",
+                        help="the stored guidance weight of the top band (bands between: geometric); default: the "
+                             "--init model's, else the same as --guidance")
     parser.add_argument("--init", default=None, metavar="MODEL",
                         help="start from a trained pixel model's weights (its grid, widths and data scale)")
     parser.add_argument("--val-every", type=int, default=500, help="validation v-MSE every N steps (default 500)")
@@ -197,6 +202,8 @@ def main(argv=None) -> int:
                                       channels=WIDTHS[args.widths], schedule=args.schedule)
         if args.guidance is not None:
             config = dataclasses.replace(config, guidance=args.guidance)  # (its range is checked)
+        if args.guidance_top is not None:
+            config = dataclasses.replace(config, guidance_top=args.guidance_top)
         width, height = config.width, config.height
     except ValueError as error:
         return common.fail(error)
@@ -284,6 +291,7 @@ def main(argv=None) -> int:
                     "data": os.path.basename(os.path.normpath(args.data)), "train_windows": len(dataset),
                     "clip_balance": not args.no_clip_balance, "flip": not args.no_flip,
                     "crops": args.crops, "init": args.init,
+                    "continued_from": initial.training if initial is not None else None,
                     "final_loss_last200": round(float(np.mean(recent)), 6) if recent else None,
                     "val_v_mse": common.rounded(best_val), "seconds": round(earlier_seconds + seconds, 1),
                     "resumed_after_seconds": round(earlier_seconds, 1)}

@@ -106,6 +106,8 @@ class GeneratePanel(QWidget):
         self.guidance_spin.setSingleStep(0.5)
         self.guidance_spin.setSpecialValueText(MODEL_GUIDANCE_TEXT)  # shown at 0: the model's own weight
         self.guidance_spin.setValue(0.0)
+        self.guidance_spin.setToolTip("How strongly the motion follows the photo (classifier-free guidance of the "
+                                      "slowest sway; faster bands keep the model's lower weights in proportion).")
         self.loop_check = QCheckBox("Seamless loop guidance", self)
         self.loop_check.setChecked(True)
         self.amplitude_spin = QDoubleSpinBox(self)

@@ -10,7 +10,7 @@ import torch
 
 from app.core.spectral import Motion, motion_to_texture, resize_motion
 from app.diffusion.pixel import (
-    PixelModelConfig, PixelMotionModel, PixelMotionNet, eps_from_v, guided_upsample, load_pixel_model,
+    PixelModelConfig, PixelMotionModel, PixelMotionNet, band_guidance, eps_from_v, guided_upsample, load_pixel_model,
     predict_pixel_motion, save_pixel_model, spectrum_to_stacked, stacked_to_spectrum, v_target,
 )
 from app.diffusion.sampler import ddim_sample
@@ -114,6 +114,35 @@ def test_the_models_own_guidance_is_the_default_and_survives_its_file(tmp_path):
     with pytest.raises(ValueError, match="guidance"):
         PixelModelConfig(width=16, height=8, num_bands=4, num_frames=30, channels=(16, 32), image_channels=8,
                          guidance=0.0)
+
+
+def test_band_guidance_falls_geometrically_from_band_1_to_the_top_band_and_keeps_its_tilt():
+    config = PixelModelConfig(width=16, height=8, num_bands=6, num_frames=30, channels=(16, 32), image_channels=8,
+                              guidance=16.0, guidance_top=1.0)
+    np.testing.assert_allclose(band_guidance(config), [16, 8, 4, 2, 1])  # bands 1..5
+    np.testing.assert_allclose(band_guidance(config, guidance=8.0), [8, 4, 2, 1, 0.5])  # the model's tilt, scaled
+    np.testing.assert_allclose(band_guidance(config, guidance=8.0, guidance_top=8.0), [8] * 5)
+    uniform = PixelModelConfig(width=16, height=8, num_bands=6, num_frames=30, channels=(16, 32), image_channels=8,
+                               guidance=3.0)
+    np.testing.assert_allclose(band_guidance(uniform), [3] * 5)
+    np.testing.assert_allclose(band_guidance(uniform, guidance=0.0), [0] * 5)
+
+
+def test_a_lower_guidance_for_the_top_bands_reaches_the_sampler_and_survives_the_file(tmp_path):
+    model = tiny_pixel_model(num_bands=6)
+    model.config.guidance, model.config.guidance_top = 6.0, 1.0
+    path = str(tmp_path / "pixel.safetensors")
+    save_pixel_model(path, model)
+    loaded = load_pixel_model(path)
+    assert loaded.config.guidance_top == 1.0
+    tilted = predict_pixel_motion(photo(0), loaded, num_steps=3, seed=1)
+    explicit = predict_pixel_motion(photo(0), loaded, num_steps=3, seed=1, guidance=6.0, guidance_top=1.0)
+    uniform = predict_pixel_motion(photo(0), loaded, num_steps=3, seed=1, guidance=6.0, guidance_top=6.0)
+    np.testing.assert_array_equal(tilted.spectrum, explicit.spectrum)
+    top = np.abs(tilted.spectrum[-1] - uniform.spectrum[-1]).max()
+    assert top > 1e-3 * np.abs(uniform.spectrum[-1]).max()
+    loaded.config.guidance_top = None
+    np.testing.assert_array_equal(predict_pixel_motion(photo(0), loaded, num_steps=3, seed=1).spectrum, uniform.spectrum)
 
 
 def test_a_damaged_pixel_model_file_is_one_sentence(tmp_path):

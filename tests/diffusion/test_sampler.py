@@ -174,6 +174,16 @@ def test_cfg_with_weight_one_equals_the_conditional_model(tiny):
     assert not torch.allclose(conditional, unconditional)
 
 
+def test_cfg_with_a_weight_per_channel_guides_each_channel_by_its_own_weight():
+    def model_call(x, t, conditional):  # conditional rows: x, unconditional rows: 0
+        return torch.where(conditional[:, None, None, None], x, torch.zeros_like(x))
+
+    x = torch.randn(2, 3, 4, 4)
+    weights = torch.tensor([0.0, 1.0, 5.0]).reshape(1, 3, 1, 1)
+    guided = cfg_denoiser(model_call, weights)(x, torch.zeros(2, dtype=torch.long))
+    torch.testing.assert_close(guided, x * weights)  # eps_u + w (eps_c - eps_u), channel by channel
+
+
 def test_cfg_makes_one_batched_model_call():
     calls = []
 
