@@ -13,7 +13,8 @@ it the noise drowns the signal at almost every step), stacked as channels: x (N,
 for band k and part c in (Re x, Im x, Re y, Im y). Band 0 is not predicted: it follows from the
 others (Frame 0 is the photo, app.core.spectral.anchor_first_frame). All bands of a pixel are
 denoised together, so the convolutions coordinate the frequencies (the role the paper gives to its
-attention across the K slices).
+attention across the K slices). With config.envelope the diffusion also runs on K-1 channels of
+each band's magnitude per pixel (with_envelope): a target whose mean depends on the photo.
 
 Network (PixelMotionNet). A U-Net (the ResBlocks of app.diffusion.unet) over x, conditioned on
   - the timestep (sinusoidal + MLP) in every block,
@@ -71,6 +72,9 @@ class PixelModelConfig:
     data_scale: float = 1.0  # diffusion runs on normalized bands * data_scale (unit variance in training)
     guidance: float = 1.75  # classifier-free guidance weight of band 1 that sampling uses unless told otherwise
     guidance_top: float | None = None  # weight of the top band K-1 (geometric in between); None: every band `guidance`
+    envelope: bool = False  # also diffuse each band's magnitude per pixel (K-1 channels; see with_envelope)
+    envelope_mean: float = 0.0  # the magnitudes' mean and standard deviation over the training set (diffusion units)
+    envelope_std: float = 1.0
 
     def __post_init__(self):
         self.channels = tuple(int(c) for c in self.channels)
@@ -84,12 +88,20 @@ class PixelModelConfig:
         for weight in (self.guidance, self.guidance_top):
             if weight is not None and not 0 < weight <= 50:
                 raise ValueError(f"A guidance weight of {weight} is out of range (0, 50].")
+        if not 0 < self.envelope_std <= 1000 or not abs(self.envelope_mean) <= 1000:
+            raise ValueError("The envelope statistics are out of range.")
         if not 0 < self.data_scale <= 1000 or not 0 < self.fps <= 1000 or not 8 <= self.image_channels <= 1024 or not 2 <= self.num_train_steps <= 100000:
             raise ValueError("The model settings are out of range.")
 
     @property
     def motion_channels(self) -> int:
+        """Channels that decode to the motion: 4 per band 1..K-1."""
         return 4 * (self.num_bands - 1)
+
+    @property
+    def diffused_channels(self) -> int:
+        """Channels the diffusion runs on: the motion's, then K-1 envelope channels when config.envelope."""
+        return self.motion_channels + (self.num_bands - 1 if self.envelope else 0)
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -163,7 +175,7 @@ class PixelMotionNet(nn.Module):
                                       nn.Linear(embedding_dim, embedding_dim))
         self.image = ImagePyramid(widths, image_channels)
         self.null_image = nn.ParameterList([nn.Parameter(torch.zeros(image_channels)) for _ in widths])
-        self.conv_in = nn.Conv2d(config.motion_channels + image_channels + 3, widths[0], 3, padding=1)
+        self.conv_in = nn.Conv2d(config.diffused_channels + image_channels + 3, widths[0], 3, padding=1)
         self.down_blocks = nn.ModuleList()
         self.downsamples = nn.ModuleList()
         previous = widths[0]
@@ -187,7 +199,7 @@ class PixelMotionNet(nn.Module):
                                   if level > 0 else nn.Identity())
             previous = widths[level - 1] if level > 0 else width
         self.norm_out = group_norm(previous)
-        self.conv_out = zero_module(nn.Conv2d(previous, config.motion_channels, 3, padding=1))
+        self.conv_out = zero_module(nn.Conv2d(previous, config.diffused_channels, 3, padding=1))
 
     def _conditions(self, image, drop_image, rows: int, like: torch.Tensor) -> tuple[list, torch.Tensor]:
         """Per-level photo features (null where dropped) and the photo itself at the model grid."""
@@ -342,12 +354,34 @@ def load_pixel_model(path: str, device="cpu") -> PixelMotionModel:
 # --- prediction ----------------------------------------------------------------------------------
 
 
+def band_magnitudes(x: torch.Tensor, num_bands: int) -> torch.Tensor:
+    """|band| per pixel of stacked bands (B, 4 (K-1), h, w) -> (B, K-1, h, w): the norm of (Re x, Im x, Re y, Im y)."""
+    batch, _, height, width = x.shape
+    return x[:, :4 * (num_bands - 1)].reshape(batch, num_bands - 1, 4, height, width).norm(dim=2)
+
+
+def with_envelope(x: torch.Tensor, config: PixelModelConfig) -> torch.Tensor:
+    """Stacked bands (B, 4 (K-1), h, w) in diffusion units -> what the diffusion runs on (B, C, h, w).
+
+    With config.envelope, K-1 channels follow the bands: each band's magnitude per pixel,
+    standardized with the training set's mean and deviation. The bands' phases are random, so the
+    conditional mean of the bands is ~0 whatever the photo and the denoising loss gains almost
+    nothing from the photo; the magnitudes have a mean that depends on it (where and how fast things
+    move), which the network must take from the photo. Sampling denoises both together and decodes
+    the bands only.
+    """
+    if not config.envelope:
+        return x
+    magnitudes = band_magnitudes(x, config.num_bands)
+    return torch.cat([x, (magnitudes - config.envelope_mean) / config.envelope_std], dim=1)
+
+
 def stacked_to_spectrum(x: torch.Tensor, scales, num_bands: int) -> torch.Tensor:
     """Normalized stacked bands (B, 4 (K-1), h, w) -> complex spectrum (B, K, 2, h, w), band 0 zero."""
     from app.core.normalize import denormalize_spectrum_torch
 
     batch, _, height, width = x.shape
-    bands = x.reshape(batch, num_bands - 1, 4, height, width)
+    bands = x[:, :4 * (num_bands - 1)].reshape(batch, num_bands - 1, 4, height, width)  # (envelope channels dropped)
     bands = torch.cat([torch.zeros_like(bands[:, :1]), bands], dim=1)  # (B, K, 4, h, w)
     return denormalize_spectrum_torch(bands, scales)
 
@@ -453,7 +487,7 @@ def predict_pixel_motion(image: np.ndarray, model: PixelMotionModel, num_steps: 
     scales = torch.as_tensor(model.scales, dtype=torch.float32, device=device)
     alphas_cumprod = model.alphas_cumprod
     image_tensor = torch.from_numpy(pixels.transpose(2, 0, 1).copy())[None].to(device)  # (1, 3, 2h, 2w)
-    shape = (1, config.motion_channels, config.height, config.width)
+    shape = (1, config.diffused_channels, config.height, config.width)
 
     def model_call(x, t, conditional):
         alpha = alpha_bar_at(alphas_cumprod, t, x)
@@ -466,8 +500,9 @@ def predict_pixel_motion(image: np.ndarray, model: PixelMotionModel, num_steps: 
     weights = band_guidance(config, guidance, guidance_top)  # (K-1,)
     if np.all(weights == weights[0]):
         weight = float(weights[0])
-    else:  # one weight per channel: channel 4 (k-1) + c belongs to band k
-        weight = torch.tensor(np.repeat(weights, 4), dtype=torch.float32, device=device).reshape(1, -1, 1, 1)
+    else:  # one weight per channel: channel 4 (k-1) + c belongs to band k, envelope channel 4 (K-1) + k - 1 too
+        per_channel = np.concatenate([np.repeat(weights, 4)] + ([weights] if config.envelope else []))
+        weight = torch.tensor(per_channel, dtype=torch.float32, device=device).reshape(1, -1, 1, 1)
     denoise = cfg_denoiser(model_call, weight)
     if loop:
         denoise = loop_guided_denoiser(denoise, decode, config.num_frames, alphas_cumprod, weight_u=loop_weight)

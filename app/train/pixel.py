@@ -2,7 +2,7 @@
 
     python -m app train pixel --data DATASET_DIR --out RUN_DIR [--size 80x48] [--widths tiny|lite|small|default]
         [--steps N] [--batch B] [--lr LR] [--device auto|cpu|cuda] [--resume] [--time-limit SECONDS]
-        [--init MODEL] [--crops N] [--guidance W] [--guidance-top W]
+        [--init MODEL] [--crops N] [--guidance W] [--guidance-top W] [--envelope]
     torchrun --nproc_per_node 8 -m app.train.pixel ...   (data-parallel)
 
 --init continues from a model file's weights (its grid, widths and data scale); --crops adds N random
@@ -17,6 +17,9 @@ prepared once and kept in memory: the photo at twice the model grid, and bands 1
 spectrum resized to the model grid (displacements scale with it) and frequency-normalized with
 the dataset's per-band scales. Windows are drawn with weight 1 / (windows of their clip), so a clip
 with many windows (a long video, a loop taken at a small stride) cannot dominate.
+
+--envelope also diffuses each band's magnitude per pixel (app.diffusion.pixel.with_envelope); from --init
+of a model without them, their input weights start at zero and their outputs at zero.
 
 Training. t uniform over the schedule's steps, v-prediction MSE, the photo dropped with p = 0.1
 for classifier-free guidance, brightness/contrast jitter on the photo, AdamW with warm-up and
@@ -116,11 +119,33 @@ def diffusion_loss(net, motions, photos, alphas_cumprod, generator, dropout: flo
     return F.mse_loss(v.float(), v_target(motions, noise, alpha))
 
 
+def widen_for_envelope(state: dict, config) -> dict:
+    """Weights of a network without envelope channels -> with them (config.envelope): the new input
+    channels start with zero weight, the new output channels at zero, everything else unchanged."""
+    motion, extra = config.motion_channels, config.num_bands - 1
+    state = dict(state)
+    weight = state["conv_in.weight"]  # (C, motion + image features + 3, 3, 3)
+    state["conv_in.weight"] = torch.cat([weight[:, :motion], weight.new_zeros(weight.shape[0], extra, *weight.shape[2:]),
+                                         weight[:, motion:]], dim=1)
+    state["conv_out.weight"] = torch.cat([state["conv_out.weight"],
+                                          state["conv_out.weight"].new_zeros(extra, *state["conv_out.weight"].shape[1:])])
+    state["conv_out.bias"] = torch.cat([state["conv_out.bias"], state["conv_out.bias"].new_zeros(extra)])
+    return state
+
+
+def envelope_statistics(motions: torch.Tensor, config) -> tuple[float, float]:
+    """Mean and standard deviation of the band magnitudes of stacked bands (N, V, 4 (K-1), h, w)."""
+    from app.diffusion.pixel import band_magnitudes
+
+    magnitudes = band_magnitudes(motions.flatten(0, 1), config.num_bands)
+    return round(float(magnitudes.mean()), 4), round(max(float(magnitudes.std()), 1e-3), 4)
+
+
 @torch.no_grad()
 def validation_loss(net, photos, motions, alphas_cumprod, seed: int = 0,
                     timesteps=(50, 200, 350, 500, 650, 800, 950)) -> float | None:
     """v-MSE on validation windows (first view), conditioned, at fixed t and fixed noise."""
-    from app.diffusion.pixel import v_target
+    from app.diffusion.pixel import v_target, with_envelope
     from app.diffusion.schedule import add_noise, alpha_bar_at
 
     if photos is None or len(photos) == 0:
@@ -128,7 +153,7 @@ def validation_loss(net, photos, motions, alphas_cumprod, seed: int = 0,
     net.eval()
     device = next(net.parameters()).device
     generator = torch.Generator().manual_seed(seed)
-    x0 = motions[:, 0].to(device)
+    x0 = with_envelope(motions[:, 0].to(device), net.config)
     image = photos[:, 0].to(device).float() / 255.0
     total = 0.0
     for step in timesteps:
@@ -167,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--guidance-top", type=float, default=None, metavar="W",
                         help="the stored guidance weight of the top band (bands between: geometric); default: the "
                              "--init model's, else the same as --guidance")
+    parser.add_argument("--envelope", action="store_true",
+                        help="also diffuse each band's magnitude per pixel (a target that depends on the photo)")
     parser.add_argument("--init", default=None, metavar="MODEL",
                         help="start from a trained pixel model's weights (its grid, widths and data scale)")
     parser.add_argument("--val-every", type=int, default=500, help="validation v-MSE every N steps (default 500)")
@@ -178,7 +205,7 @@ def main(argv=None) -> int:
     from app.data.dataset import SpectralDataset
     from app.data.extract import clip_weights
     from app.diffusion.pixel import (PixelModelConfig, PixelMotionModel, PixelMotionNet, load_pixel_model,
-                                     save_pixel_model)
+                                     save_pixel_model, with_envelope)
     from app.diffusion.schedule import NoiseSchedule
 
     args = build_parser().parse_args(argv)
@@ -204,6 +231,9 @@ def main(argv=None) -> int:
             config = dataclasses.replace(config, guidance=args.guidance)  # (its range is checked)
         if args.guidance_top is not None:
             config = dataclasses.replace(config, guidance_top=args.guidance_top)
+        widen = args.envelope and not config.envelope  # (an --init model without envelope channels)
+        if args.envelope:
+            config = dataclasses.replace(config, envelope=True)
         width, height = config.width, config.height
     except ValueError as error:
         return common.fail(error)
@@ -226,6 +256,12 @@ def main(argv=None) -> int:
         config.data_scale = round(float(1.0 / max(float(motions.std()), 1e-3)), 3)  # unit variance for the diffusion
     motions = motions * config.data_scale
     val_motions = None if val_motions is None else val_motions * config.data_scale
+    if config.envelope and checkpoint is None and (initial is None or widen):
+        config.envelope_mean, config.envelope_std = envelope_statistics(motions, config)
+        log.say(f"Band magnitudes: mean {config.envelope_mean:g}, deviation {config.envelope_std:g} (diffusion units).")
+    elif checkpoint is not None and config.envelope:
+        config.envelope_mean = float(checkpoint["config"]["envelope_mean"])
+        config.envelope_std = float(checkpoint["config"]["envelope_std"])
     log.say(f"Normalized bands have a standard deviation of {1 / config.data_scale:.3f}: "
             f"the diffusion sees them times {config.data_scale:g}.")
     weights = torch.ones(len(dataset), dtype=torch.float64) if args.no_clip_balance else \
@@ -233,7 +269,8 @@ def main(argv=None) -> int:
 
     net = PixelMotionNet(config).to(device)
     if initial is not None:
-        net.load_state_dict(initial.net.state_dict())
+        state = initial.net.state_dict()
+        net.load_state_dict(widen_for_envelope(state, config) if widen else state)
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.0)
     ema = common.EMA(net, args.ema_decay)
     step = 0
@@ -265,7 +302,7 @@ def main(argv=None) -> int:
         rows = torch.multinomial(weights, args.batch, replacement=True, generator=generator)
         view = torch.randint(0, views, (args.batch,), generator=generator)
         batch_photos = jitter(photos[rows, view].float() / 255.0, generator).to(device)  # (B, 3, 2h, 2w)
-        batch_motions = motions[rows, view].to(device)  # (B, 4 (K-1), h, w)
+        batch_motions = with_envelope(motions[rows, view].to(device), config)  # (B, C, h, w)
         loss = diffusion_loss(model, batch_motions, batch_photos, alphas_cumprod, generator)
         common.optimizer_step(optimizer, loss, net.parameters())
         ema.update(net)
@@ -290,7 +327,7 @@ def main(argv=None) -> int:
                     "lr": args.lr, "ema_decay": args.ema_decay, "widths": list(config.channels), "device": device.type,
                     "data": os.path.basename(os.path.normpath(args.data)), "train_windows": len(dataset),
                     "clip_balance": not args.no_clip_balance, "flip": not args.no_flip,
-                    "crops": args.crops, "init": args.init,
+                    "crops": args.crops, "init": args.init, "envelope": config.envelope,
                     "continued_from": initial.training if initial is not None else None,
                     "final_loss_last200": round(float(np.mean(recent)), 6) if recent else None,
                     "val_v_mse": common.rounded(best_val), "seconds": round(earlier_seconds + seconds, 1),

@@ -253,6 +253,31 @@ def test_pixel_init_with_zero_steps_sets_the_guidance_and_keeps_the_weights_and_
         torch.testing.assert_close(tuned.net.state_dict()[name], tensor)
 
 
+def test_pixel_envelope_from_a_model_without_it_starts_from_the_same_motion_prediction(dataset_dir, tmp_path):
+    from app.diffusion.pixel import load_pixel_model
+    from app.train import pixel
+
+    first_out, second_out = str(tmp_path / "pixel-plain"), str(tmp_path / "pixel-envelope")
+    arguments = ["--data", dataset_dir, "--size", "16x16", "--widths", "tiny", "--batch", "2", *COMMON]
+    assert pixel.main(arguments + ["--out", first_out, "--steps", "3"]) == 0
+    first_path = os.path.join(first_out, "motion_model.safetensors")
+    first = load_pixel_model(first_path)
+    assert pixel.main(arguments + ["--out", second_out, "--steps", "0", "--init", first_path, "--envelope"]) == 0
+    widened = load_pixel_model(os.path.join(second_out, "motion_model.safetensors"))
+    assert widened.config.envelope and widened.config.envelope_std > 0 and widened.training["envelope"]
+    bands = first.config.motion_channels
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, bands, 16, 16, generator=generator)
+    extra = torch.randn(2, widened.config.diffused_channels - bands, 16, 16, generator=generator)
+    image = torch.rand(2, 3, 32, 32, generator=generator)
+    t = torch.tensor([100, 700])
+    with torch.no_grad():
+        before = first.net(x, t, image)
+        after = widened.net(torch.cat([x, extra], dim=1), t, image)
+    torch.testing.assert_close(after[:, :bands], before, atol=2e-3, rtol=1e-2)  # (fp16 weights in both files)
+    assert torch.all(after[:, bands:] == 0)  # the new outputs start at zero
+
+
 def test_pixel_resume_of_a_checkpoint_without_seconds_takes_them_from_the_log(dataset_dir, tmp_path):
     from app.diffusion.pixel import load_pixel_model
     from app.train import pixel
