@@ -2,7 +2,7 @@
 
     python -m app train pixel --data DATASET_DIR --out RUN_DIR [--size 80x48] [--widths tiny|lite|small|default]
         [--steps N] [--batch B] [--lr LR] [--device auto|cpu|cuda] [--resume] [--time-limit SECONDS]
-        [--init MODEL] [--crops N] [--guidance W] [--guidance-top W] [--envelope]
+        [--init MODEL] [--crops N] [--paste P] [--guidance W] [--guidance-top W] [--envelope]
     torchrun --nproc_per_node 8 -m app.train.pixel ...   (data-parallel)
 
 --init continues from a model file's weights (its grid, widths and data scale); --crops adds N random
@@ -17,6 +17,10 @@ prepared once and kept in memory: the photo at twice the model grid, and bands 1
 spectrum resized to the model grid (displacements scale with it) and frequency-normalized with
 the dataset's per-band scales. Windows are drawn with weight 1 / (windows of their clip), so a clip
 with many windows (a long video, a loop taken at a small stride) cannot dominate.
+
+--paste P pastes, in a share P of the training rows, a rectangle of another window's photo and motion
+into the row (the same rectangle in both): layouts the clips never had, where only the photo tells
+which part moves and how (app.train.pixel.paste_rectangles).
 
 --envelope also diffuses each band's magnitude per pixel (app.diffusion.pixel.with_envelope); from --init
 of a model without them, their input weights start at zero and their outputs at zero.
@@ -103,6 +107,36 @@ def jitter(photos: torch.Tensor, generator: torch.Generator, strength: float = 0
     return ((photos * brightness - mean) * contrast + mean).clamp(0, 1)
 
 
+def paste_rectangles(photos: torch.Tensor, motions: torch.Tensor, generator: torch.Generator,
+                     probability: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut-and-paste between the rows of a batch, photo and motion together.
+
+    photos (B, 3, s h, s w), motions (B, C, h, w). With `probability`, a row receives a rectangle
+    (30-70 % of each side) cut from another row at a random place and pasted at a random place, into
+    its photo and its motion alike, so the pasted motion stays on the pasted content.
+    """
+    rows, _, height, width = motions.shape
+    scale = photos.shape[-1] // width
+    pasted_photos, pasted_motions = photos.clone(), motions.clone()
+    sources = torch.randperm(rows, generator=generator)
+    for row in range(rows):
+        source = int(sources[row])
+        if rows < 2 or float(torch.rand(1, generator=generator)) >= probability:
+            continue
+        if source == row:
+            source = (row + 1) % rows
+        size = torch.rand(2, generator=generator) * 0.4 + 0.3
+        box_h, box_w = max(1, int(height * float(size[0]))), max(1, int(width * float(size[1])))
+        corners = torch.rand(4, generator=generator)
+        from_top, from_left = int(corners[0] * (height - box_h + 1)), int(corners[1] * (width - box_w + 1))
+        to_top, to_left = int(corners[2] * (height - box_h + 1)), int(corners[3] * (width - box_w + 1))
+        pasted_motions[row, :, to_top:to_top + box_h, to_left:to_left + box_w] = \
+            motions[source, :, from_top:from_top + box_h, from_left:from_left + box_w]
+        pasted_photos[row, :, scale * to_top:scale * (to_top + box_h), scale * to_left:scale * (to_left + box_w)] = \
+            photos[source, :, scale * from_top:scale * (from_top + box_h), scale * from_left:scale * (from_left + box_w)]
+    return pasted_photos, pasted_motions
+
+
 def diffusion_loss(net, motions, photos, alphas_cumprod, generator, dropout: float = CONDITION_DROPOUT):
     """v-prediction MSE of a batch: motions (B, C, h, w), photos (B, 3, 2h, 2w) in [0, 1]."""
     from app.diffusion.pixel import v_target
@@ -186,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-clip-balance", action="store_true", help="draw windows uniformly, not per clip")
     parser.add_argument("--crops", type=int, default=0, choices=range(0, 17), metavar="0..16",
                         help="random crops per window, prepared once, besides the window and its mirror (default 0)")
+    parser.add_argument("--paste", type=float, default=0.0, metavar="P",
+                        help="share of training rows that get a rectangle of another window pasted into photo "
+                             "and motion alike (default 0)")
     parser.add_argument("--guidance", type=float, default=None, metavar="W",
                         help="classifier-free guidance weight stored as the model's default for sampling; choose "
                              "it with python -m app eval motion --guidance (default: the --init model's, else 1.75)")
@@ -234,6 +271,8 @@ def main(argv=None) -> int:
         widen = args.envelope and not config.envelope  # (an --init model without envelope channels)
         if args.envelope:
             config = dataclasses.replace(config, envelope=True)
+        if not 0.0 <= args.paste <= 1.0:
+            raise ValueError(f"--paste is a share of the training rows, between 0 and 1, not {args.paste:g}.")
         width, height = config.width, config.height
     except ValueError as error:
         return common.fail(error)
@@ -301,8 +340,11 @@ def main(argv=None) -> int:
     while plan.begin(step, optimizer):
         rows = torch.multinomial(weights, args.batch, replacement=True, generator=generator)
         view = torch.randint(0, views, (args.batch,), generator=generator)
-        batch_photos = jitter(photos[rows, view].float() / 255.0, generator).to(device)  # (B, 3, 2h, 2w)
-        batch_motions = with_envelope(motions[rows, view].to(device), config)  # (B, C, h, w)
+        batch_photos, batch_motions = photos[rows, view], motions[rows, view]  # (B, 3, 2h, 2w), (B, 4 (K-1), h, w)
+        if args.paste > 0:
+            batch_photos, batch_motions = paste_rectangles(batch_photos, batch_motions, generator, args.paste)
+        batch_photos = jitter(batch_photos.float() / 255.0, generator).to(device)
+        batch_motions = with_envelope(batch_motions.to(device), config)  # (B, C, h, w)
         loss = diffusion_loss(model, batch_motions, batch_photos, alphas_cumprod, generator)
         common.optimizer_step(optimizer, loss, net.parameters())
         ema.update(net)
@@ -327,7 +369,7 @@ def main(argv=None) -> int:
                     "lr": args.lr, "ema_decay": args.ema_decay, "widths": list(config.channels), "device": device.type,
                     "data": os.path.basename(os.path.normpath(args.data)), "train_windows": len(dataset),
                     "clip_balance": not args.no_clip_balance, "flip": not args.no_flip,
-                    "crops": args.crops, "init": args.init, "envelope": config.envelope,
+                    "crops": args.crops, "paste": args.paste, "init": args.init, "envelope": config.envelope,
                     "continued_from": initial.training if initial is not None else None,
                     "final_loss_last200": round(float(np.mean(recent)), 6) if recent else None,
                     "val_v_mse": common.rounded(best_val), "seconds": round(earlier_seconds + seconds, 1),

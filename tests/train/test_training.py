@@ -171,7 +171,8 @@ def pixel_run(dataset_dir, tmp_path_factory):
 
     out = str(tmp_path_factory.mktemp("pixel"))
     assert pixel.main(["--data", dataset_dir, "--out", out, "--size", "16x16", "--widths", "tiny", "--steps", "40",
-                       "--batch", "8", "--lr", "2e-3", "--val-every", "20", "--crops", "2", *COMMON]) == 0
+                       "--batch", "8", "--lr", "2e-3", "--val-every", "20", "--crops", "2", "--paste", "0.5",
+                       *COMMON]) == 0
     return out
 
 
@@ -181,7 +182,7 @@ def test_pixel_training_lowers_the_loss_and_writes_a_pixel_model(pixel_run):
     assert falls(losses_of(pixel_run))
     model = load_pixel_model(os.path.join(pixel_run, "motion_model.safetensors"))
     assert (model.config.width, model.config.height) == (16, 16)
-    assert model.training["steps"] == 40 and model.training["crops"] == 2
+    assert model.training["steps"] == 40 and model.training["crops"] == 2 and model.training["paste"] == 0.5
     assert model.config.data_scale > 1.0  # normalized bands of mostly still pixels: std well below 1
 
 
@@ -202,6 +203,30 @@ def test_pixel_crop_views_keep_the_motion_of_the_cut_out_pixels():
         np.testing.assert_array_equal(crop_image, image[top:top + height, left:left + width])
         # bands 1.. are cut out as they are (band 0 follows from them: frame 0 is the photo)
         np.testing.assert_array_equal(crop.spectrum[1:], spectrum[1:, :, top:top + height, left:left + width])
+
+
+def test_pixel_paste_moves_photo_and_motion_together_and_only_into_some_rows():
+    from app.train.pixel import paste_rectangles
+
+    rows, height, width = 64, 12, 20
+    labels = torch.arange(rows, dtype=torch.float32)[:, None, None, None]  # each row holds its own number...
+    ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    motions = torch.cat([labels.expand(rows, 1, height, width), ys.expand(rows, 1, height, width).float(),
+                         xs.expand(rows, 1, height, width).float()], dim=1)  # ...and each pixel its (y, x)
+    photos = torch.nn.functional.interpolate(motions, scale_factor=2, mode="nearest").to(torch.uint8)  # (B, 3, 2h, 2w)
+    photos_before, motions_before = photos.clone(), motions.clone()
+    pasted_photos, pasted_motions = paste_rectangles(photos, motions, torch.Generator().manual_seed(0), 0.5)
+    assert torch.equal(photos, photos_before) and torch.equal(motions, motions_before)  # (inputs untouched)
+    # the photo, shrunk to the grid, still shows the pixel whose motion the grid holds
+    torch.testing.assert_close(pasted_photos[:, :, ::2, ::2].float(), pasted_motions)
+    changed = [row for row in range(rows) if not torch.equal(pasted_motions[row], motions[row])]
+    assert 16 <= len(changed) <= 48  # about half the rows
+    for row in changed:
+        region = pasted_motions[row, 0] != row
+        area = int(region.sum())
+        assert 0.09 * height * width <= area <= 0.5 * height * width  # a 30-70 % by 30-70 % rectangle
+        assert len(torch.unique(pasted_motions[row, 0][region])) == 1  # from one other row
+    assert torch.equal(paste_rectangles(photos, motions, torch.Generator(), 0.0)[1], motions)
 
 
 def test_pixel_init_continues_from_a_model_file(pixel_run, dataset_dir, tmp_path):
@@ -316,3 +341,13 @@ def test_pixel_guidance_out_of_range_is_one_sentence(dataset_dir, tmp_path, caps
     assert pixel.main(arguments) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "guidance" in error[0]
+
+
+def test_pixel_paste_share_out_of_range_is_one_sentence(dataset_dir, tmp_path, capsys):
+    from app.train import pixel
+
+    arguments = ["--data", dataset_dir, "--out", str(tmp_path / "p"), "--size", "16x16", "--widths", "tiny",
+                 "--steps", "1", "--paste", "1.5", *COMMON]
+    assert pixel.main(arguments) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "--paste" in error[0] and "Traceback" not in error[0]
