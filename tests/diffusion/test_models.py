@@ -12,15 +12,6 @@ from app.diffusion.weights import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster than two, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_unet(seed=0, **overrides):
     settings = dict(channels=(16, 32), blocks_per_level=1, image_channels=8, image_downsample=4,
                     max_bands=8, head_channels=8)

@@ -20,15 +20,6 @@ from app.diffusion.weights import tiny_motion_model
 ALPHAS = NoiseSchedule().alphas_cumprod()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster than two, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tiny():
     return tiny_motion_model(seed=0, size=(64, 40), num_bands=4)

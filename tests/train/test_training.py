@@ -260,14 +260,14 @@ def test_pixel_resume_adds_up_the_training_time_and_can_set_the_guidance(dataset
     assert resumed.training["seconds"] >= resumed.training["resumed_after_seconds"]  # (rounded to 0.1 s)
 
 
-def test_pixel_init_with_zero_steps_sets_the_guidance_and_keeps_the_weights_and_their_record(dataset_dir, tmp_path):
+def test_pixel_init_with_zero_steps_sets_the_guidance_and_keeps_the_weights_and_their_record(
+        dataset_dir, pixel_run, tmp_path):
     from app.diffusion.pixel import load_pixel_model
     from app.train import pixel
 
-    first_out, second_out = str(tmp_path / "pixel-first"), str(tmp_path / "pixel-tuned")
+    second_out = str(tmp_path / "pixel-tuned")
     arguments = ["--data", dataset_dir, "--size", "16x16", "--widths", "tiny", "--batch", "2", *COMMON]
-    assert pixel.main(arguments + ["--out", first_out, "--steps", "3"]) == 0
-    first_path = os.path.join(first_out, "motion_model.safetensors")
+    first_path = os.path.join(pixel_run, "motion_model.safetensors")
     first = load_pixel_model(first_path)
     assert pixel.main(arguments + ["--out", second_out, "--steps", "0", "--init", first_path,
                                    "--guidance", "12", "--guidance-top", "2"]) == 0
@@ -278,14 +278,14 @@ def test_pixel_init_with_zero_steps_sets_the_guidance_and_keeps_the_weights_and_
         torch.testing.assert_close(tuned.net.state_dict()[name], tensor)
 
 
-def test_pixel_envelope_from_a_model_without_it_starts_from_the_same_motion_prediction(dataset_dir, tmp_path):
+def test_pixel_envelope_from_a_model_without_it_starts_from_the_same_motion_prediction(
+        dataset_dir, pixel_run, tmp_path):
     from app.diffusion.pixel import load_pixel_model
     from app.train import pixel
 
-    first_out, second_out = str(tmp_path / "pixel-plain"), str(tmp_path / "pixel-envelope")
+    second_out = str(tmp_path / "pixel-envelope")
     arguments = ["--data", dataset_dir, "--size", "16x16", "--widths", "tiny", "--batch", "2", *COMMON]
-    assert pixel.main(arguments + ["--out", first_out, "--steps", "3"]) == 0
-    first_path = os.path.join(first_out, "motion_model.safetensors")
+    first_path = os.path.join(pixel_run, "motion_model.safetensors")
     first = load_pixel_model(first_path)
     assert pixel.main(arguments + ["--out", second_out, "--steps", "0", "--init", first_path, "--envelope"]) == 0
     widened = load_pixel_model(os.path.join(second_out, "motion_model.safetensors"))
