@@ -245,8 +245,8 @@ def test_the_shipped_model_predicts_different_motion_for_different_photos():
     vectors = [resize_motion(m, 48, 80).spectrum[1:].ravel() for m in motions]
     cosine = abs(np.vdot(vectors[0], vectors[1])) / (np.linalg.norm(vectors[0]) * np.linalg.norm(vectors[1]))
     # A model that ignores its photo gives ~1 (the latent starter measured 0.9997, the first pixel
-    # model 0.86, the shipped weights at a uniform guidance of 4 0.75); with their own per-band
-    # guidance (20 at band 1 down to 0.5 at band 15) they measure 0.38 here. The product target
+    # model 0.86, the previous weights at a uniform guidance of 4 0.75); with their own per-band
+    # guidance (24 at band 1 down to 1 at band 15) the shipped weights measure 0.38 here. The product target
     # (<= 0.3 on validation clips) is not reached yet.
     assert cosine < 0.5, f"the same seed gives nearly the same motion for two photos (|cosine| {cosine:.3f})"
     for motion in motions:
