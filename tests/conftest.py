@@ -17,3 +17,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is absent on this machine")
     return SHARED_DATA
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one intra-op thread for the test, restored after it: tiny tensors run faster so, and
+    run_app does the same on a 2-core machine (a core left for the GUI)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

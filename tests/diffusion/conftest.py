@@ -1,12 +1,7 @@
 """Shared set-up of the diffusion tests."""
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster than two, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(one_torch_thread):
+    """Every diffusion test on one torch thread (tests/conftest.py)."""

@@ -8,14 +8,8 @@ from app.ui.viewport import CpuViewport
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """What run_app does on a 2-core machine (leave a core for the GUI); restored after each test."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def one_thread(one_torch_thread):
+    """Every UI test on one torch thread, as run_app does on a 2-core machine (tests/conftest.py)."""
 
 
 @pytest.fixture(autouse=True)
