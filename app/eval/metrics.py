@@ -286,3 +286,15 @@ def photo_dependence(vectors: list, groups: list) -> tuple[dict, float | None]:
         per_group[group] = float(cosines[pairs].mean()) if pairs.any() else None
     upper = np.triu(different, k=1)
     return per_group, float(cosines[upper].mean()) if upper.any() else None
+
+
+def magnitude_dependence(vectors: list, groups: list) -> tuple[dict, float | None]:
+    """photo_dependence of the amplitudes |S| alone: how alike *where and how strongly* things move is
+    between photos of different clips, whatever the phases.
+
+    For the reference motions this is the photo dependence that a model with every amplitude right
+    but its phases drawn from the seed (one phase field for every photo) would score: with shared
+    phases the phases cancel in the inner product. A model's photo dependence above its magnitude
+    dependence comes from phases that follow the seed, below it from phases that follow the photo.
+    """
+    return photo_dependence([np.abs(np.asarray(v)).astype(np.complex128) for v in vectors], groups)

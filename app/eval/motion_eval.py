@@ -16,9 +16,10 @@ app/eval/metrics.score_prediction:
 Rows: one per (split, method, seed, clip) with the means over the clip's windows, and one per
 (split, method, seed) with clip "mean": the mean over clips (every clip counts once). Figures:
 iou, iou_chance, band_log_ratio (bands 1..K-1, signed), band_log_error, low_band_share,
-first_frame_px, frame_step_px, mean_displacement_px, photo_dependence, seam_ratio; "fvd" on the
-mean rows. Photo dependence compares the method's spectra for windows of different clips (same
-seed), so it needs two clips in the split.
+first_frame_px, frame_step_px, mean_displacement_px, photo_dependence, magnitude_dependence,
+seam_ratio; "fvd" on the mean rows. Photo dependence compares the method's spectra for windows of
+different clips (same seed), magnitude dependence their amplitudes alone; both need two clips in
+the split.
 
 With FVD, each method's motion is rendered into a loop (app/render/frames.render_loop, softmax
 splatting, at the dataset size) and its first 16 frames are compared with the first 16 frames of the
@@ -244,7 +245,8 @@ def evaluate_split(dataset_dir: str, split: str, methods: list[Method], max_item
     from tqdm import tqdm
 
     from app.data.dataset import SpectralDataset
-    from app.eval.metrics import grid_spectrum, motion_statistics, photo_dependence, score_prediction
+    from app.eval.metrics import (grid_spectrum, magnitude_dependence, motion_statistics, photo_dependence,
+                                  score_prediction)
 
     dataset = SpectralDataset(dataset_dir, split=split)
     by_clip = clip_windows(dataset.windows, max_items)
@@ -288,9 +290,10 @@ def evaluate_split(dataset_dir: str, split: str, methods: list[Method], max_item
     rows = []
     for method in methods:
         per_clip_dependence, mean_dependence = photo_dependence(vectors[method], groups)
-        clip_rows = [_clip_row(split, method, clip, scores[method][clip], per_clip_dependence[clip])
-                     for clip in by_clip]
-        mean_row = _mean_row(split, method, clip_rows, mean_dependence)
+        per_clip_magnitude, mean_magnitude = magnitude_dependence(vectors[method], groups)
+        clip_rows = [_clip_row(split, method, clip, scores[method][clip],
+                               (per_clip_dependence[clip], per_clip_magnitude[clip])) for clip in by_clip]
+        mean_row = _mean_row(split, method, clip_rows, (mean_dependence, mean_magnitude))
         if fvd:
             mean_row["fvd"] = _fvd_or_none(features[method], reference_features, method.name, fvd_reference)
             mean_row["fvd_items"] = len(features[method])
@@ -317,24 +320,24 @@ def _base_row(split: str, method: Method, clip: str, items: int) -> dict:
     return {"name": NAME, "split": split, "method": method.name, "seed": method.seed, "clip": clip, "items": items}
 
 
-def _clip_row(split: str, method: Method, clip: str, scores: list[dict], dependence) -> dict:
-    """Means over one clip's windows."""
+def _clip_row(split: str, method: Method, clip: str, scores: list[dict], dependences: tuple) -> dict:
+    """Means over one clip's windows; dependences: (photo, magnitude) dependence of the clip."""
     row = _base_row(split, method, clip, len(scores))
     for key in FIGURES:
         row[key] = _mean_or_none([s[key] for s in scores])
     row["band_log_ratio"] = [float(v) for v in np.mean([s["band_log_ratio"] for s in scores], axis=0)]
-    row["photo_dependence"] = dependence
+    row["photo_dependence"], row["magnitude_dependence"] = dependences
     return _rounded(row)
 
 
-def _mean_row(split: str, method: Method, clip_rows: list[dict], dependence) -> dict:
-    """Means over clips (each clip once); photo dependence over all pairs of different clips."""
+def _mean_row(split: str, method: Method, clip_rows: list[dict], dependences: tuple) -> dict:
+    """Means over clips (each clip once); the dependences over all pairs of different clips."""
     row = _base_row(split, method, MEAN_CLIP, sum(r["items"] for r in clip_rows))
     row["clips"] = len(clip_rows)
     for key in FIGURES:
         row[key] = _mean_or_none([r[key] for r in clip_rows])
     row["band_log_ratio"] = [float(v) for v in np.mean([r["band_log_ratio"] for r in clip_rows], axis=0)]
-    row["photo_dependence"] = dependence
+    row["photo_dependence"], row["magnitude_dependence"] = dependences
     return _rounded(row)
 
 
@@ -379,13 +382,14 @@ def format_table(rows: list[dict]) -> str:
     """Two markdown tables: the figures per method and clip, then every band's log10 power ratio."""
     has_fvd = any("fvd" in row for row in rows)
     header = ["split", "method", "seed", "clip", "items", "IoU", "chance", "|log10 P/Pref| 1+", "share 1-4",
-              "|F0| px", "step px", "mean px", "photo dep", "seam ratio"] + (["FVD"] if has_fvd else [])
+              "|F0| px", "step px", "mean px", "photo dep", "mag dep", "seam ratio"] + (["FVD"] if has_fvd else [])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [row["split"], row["method"], "-" if row["seed"] is None else str(row["seed"]), row["clip"],
                  str(row["items"]), _cell(row["iou"]), _cell(row["iou_chance"]), _cell(row["band_log_error"]),
                  _cell(row["low_band_share"]), _cell(row["first_frame_px"]), _cell(row["frame_step_px"]),
-                 _cell(row["mean_displacement_px"]), _cell(row["photo_dependence"]), _cell(row["seam_ratio"], 2)]
+                 _cell(row["mean_displacement_px"]), _cell(row["photo_dependence"]),
+                 _cell(row["magnitude_dependence"]), _cell(row["seam_ratio"], 2)]
         if has_fvd:
             cells.append(_cell(row.get("fvd"), 2) if row["clip"] == MEAN_CLIP else "")
         lines.append("| " + " | ".join(cells) + " |")

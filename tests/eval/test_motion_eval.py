@@ -10,7 +10,7 @@ import pytest
 SEEDS = (0, 1)
 FIGURE_KEYS = {"name", "split", "method", "seed", "clip", "items", "iou", "iou_chance", "band_log_ratio",
                "band_log_error", "low_band_share", "first_frame_px", "frame_step_px", "mean_displacement_px",
-               "photo_dependence", "seam_ratio"}
+               "photo_dependence", "magnitude_dependence", "seam_ratio"}
 
 
 def clip_names(split, count, prefix="sway"):
@@ -93,12 +93,14 @@ def test_the_report_has_a_row_per_split_method_seed_and_clip(tiny_dataset, tiny_
         assert reference["band_log_ratio"] == [0.0] * 7 and reference["clips"] == 2
         assert reference["frame_step_px"] > 0 and 0.0 < reference["low_band_share"] <= 1.0
         assert reference["photo_dependence"] < 0.9  # real motions of different photos differ
+        assert reference["magnitude_dependence"] > reference["photo_dependence"]  # phases differ between photos
         still = rows[(split, "still", None, "mean")]
         assert still["frame_step_px"] == 0.0 and still["mean_displacement_px"] == 0.0 and still["iou"] == 0.0
         assert still["low_band_share"] is None and still["photo_dependence"] is None
         assert max(still["band_log_ratio"]) <= 0.0 and min(still["band_log_ratio"]) < -2.0  # no band as strong
         brush = rows[(split, "brush", None, "mean")]
         assert brush["photo_dependence"] == pytest.approx(1.0)  # one brush motion for every photo
+        assert brush["magnitude_dependence"] == pytest.approx(1.0)
         for clip in clips:
             assert rows[(split, "brush", None, clip)]["photo_dependence"] == pytest.approx(1.0)
             clip_ious = [rows[(split, "tiny.safetensors", seed, clip)]["iou"] for seed in SEEDS]
@@ -108,6 +110,7 @@ def test_the_report_has_a_row_per_split_method_seed_and_clip(tiny_dataset, tiny_
         seed_rows = [rows[(split, "tiny.safetensors", seed, "mean")] for seed in SEEDS]
         assert seed_rows[0]["band_log_ratio"] != seed_rows[1]["band_log_ratio"]  # the seed is used
         assert all(row["photo_dependence"] is not None for row in seed_rows)
+        assert all(row["magnitude_dependence"] >= row["photo_dependence"] - 1e-6 for row in seed_rows)
 
 
 def test_the_table_shows_every_method_and_the_band_ratios(tiny_dataset, capsys):

@@ -7,7 +7,8 @@ from app.core.loop import seam_ratio
 from app.core.spectral import Motion, motion_from_texture, scale_bands, zero_motion
 from app.eval.metrics import (
     band_log_ratio, chance_iou, first_frame_px, grid_spectrum, low_band_share, mean_displacement,
-    mean_frame_step, motion_statistics, photo_dependence, score_prediction, spectrum_cosine,
+    magnitude_dependence, mean_frame_step, motion_statistics, photo_dependence, score_prediction,
+    spectrum_cosine,
 )
 
 FRAMES, BANDS, HEIGHT, WIDTH = 60, 16, 12, 20
@@ -97,6 +98,20 @@ def test_photo_dependence_compares_only_photos_of_different_clips():
     mixed = (a + b) / np.sqrt(2)
     assert photo_dependence([a, mixed], ["x", "y"])[1] == pytest.approx(np.sqrt(0.5), rel=1e-4)
     assert photo_dependence([a, a], ["x", "x"]) == ({"x": None}, None)
+
+
+def test_magnitude_dependence_ignores_phases_that_photo_dependence_sees():
+    a = grid_spectrum(sinusoid(2))
+    rng = np.random.default_rng(0)
+    shifted = a * np.exp(1j * rng.uniform(0, 2 * np.pi, a.shape))  # the same amplitudes, other phases
+    assert photo_dependence([a, shifted], ["x", "y"])[1] < 0.2
+    assert magnitude_dependence([a, shifted], ["x", "y"])[1] == pytest.approx(1.0)
+    elsewhere = grid_spectrum(sinusoid(2, axis=1))  # moves along the other axis: no amplitude in common
+    assert magnitude_dependence([a, elsewhere], ["x", "y"])[1] == pytest.approx(0.0, abs=1e-6)
+    region = np.zeros((HEIGHT, WIDTH), bool)
+    region[:, : WIDTH // 2] = True
+    half = grid_spectrum(sinusoid(2, region=region))  # moves in half of the places only
+    assert magnitude_dependence([a, half], ["x", "y"])[1] == pytest.approx(np.sqrt(0.5), abs=0.05)
 
 
 def test_chance_iou_is_the_expected_iou_of_a_random_mask():
