@@ -294,7 +294,8 @@ def magnitude_dependence(vectors: list, groups: list) -> tuple[dict, float | Non
 
     For the reference motions this is the photo dependence that a model with every amplitude right
     but its phases drawn from the seed (one phase field for every photo) would score: with shared
-    phases the phases cancel in the inner product. A model's photo dependence above its magnitude
-    dependence comes from phases that follow the seed, below it from phases that follow the photo.
+    phases the phases cancel in the inner product. Never below photo_dependence (|sum a conj b| <=
+    sum |a| |b|): a model's photo dependence near its magnitude dependence means phases that follow
+    the seed, far below it phases that follow the photo.
     """
     return photo_dependence([np.abs(np.asarray(v)).astype(np.complex128) for v in vectors], groups)
